@@ -1,0 +1,251 @@
+package btf
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	cbtf "github.com/cilium/ebpf/btf"
+)
+
+// ErrUnknownMember is wrapped by errors for a path element that names no
+// member.
+var ErrUnknownMember = errors.New("no such member")
+
+// Hop is one load: the members walked from a base pointer up to the value
+// read at Offset bytes from it.
+type Hop struct {
+	// Base is the struct or union the hop starts from.
+	Base cbtf.Type
+	// Path is the members walked, as written (anonymous members omitted,
+	// array elements as name[i]).
+	Path []string
+	// Offset is the byte offset of the value from the base pointer.
+	Offset uint32
+	// Type is the value's declared type.
+	Type cbtf.Type
+}
+
+// Member is a resolved member path. Every hop but the last reads a pointer
+// through which the next hop starts; the last reads the value itself.
+type Member struct {
+	Hops []Hop
+	// BitOffset and BitSize locate a bitfield inside the bytes at the last
+	// hop's Offset (BitOffset counts from that byte, little-endian); both
+	// are zero for an ordinary member.
+	BitOffset, BitSize uint32
+}
+
+// Last is the hop that reads the value.
+func (m *Member) Last() Hop { return m.Hops[len(m.Hops)-1] }
+
+// IsBitfield reports whether the value is a bitfield.
+func (m *Member) IsBitfield() bool { return m.BitSize > 0 }
+
+// LookupComposite finds the struct or union called name (a typedef of one is
+// followed).
+func LookupComposite(spec *cbtf.Spec, name string) (cbtf.Type, error) {
+	types, err := spec.AnyTypesByName(name)
+	if err != nil && !errors.Is(err, cbtf.ErrNotFound) {
+		return nil, err
+	}
+	var found []cbtf.Type
+	for _, t := range types {
+		switch cbtf.UnderlyingType(t).(type) {
+		case *cbtf.Struct, *cbtf.Union:
+			found = append(found, cbtf.UnderlyingType(t))
+		}
+	}
+	switch len(found) {
+	case 0:
+		near := NearNames(spec, name, 3, func(t cbtf.Type) bool {
+			_, s := t.(*cbtf.Struct)
+			_, u := t.(*cbtf.Union)
+			return s || u
+		})
+		if len(near) > 0 {
+			return nil, fmt.Errorf("struct %s: %w (did you mean %s?)", name, ErrNotFound, strings.Join(near, ", "))
+		}
+		return nil, fmt.Errorf("struct %s: %w", name, ErrNotFound)
+	case 1:
+		return found[0], nil
+	}
+	return nil, fmt.Errorf("struct %s: %w (%d definitions)", name, ErrAmbiguous, len(found))
+}
+
+// ResolveMember resolves path ("__sk_common.skc_daddr") from the struct or
+// union called typeName in spec.
+func ResolveMember(spec *cbtf.Spec, typeName, path string) (*Member, error) {
+	t, err := LookupComposite(spec, typeName)
+	if err != nil {
+		return nil, err
+	}
+	return WalkMember(t, path)
+}
+
+// WalkMember resolves path from the struct or union t. Members are separated
+// by dots; array elements are written name[i]; walking on from a pointer
+// member starts a new hop. Members of anonymous structs and unions are found
+// as if they belonged to the enclosing type, as in C.
+func WalkMember(t cbtf.Type, path string) (*Member, error) {
+	if path == "" {
+		return nil, errors.New("empty member path")
+	}
+	m := &Member{}
+	hop := Hop{Base: t}
+	cur := cbtf.UnderlyingType(t)
+	var bitOff uint32
+	elems := strings.Split(path, ".")
+	for i, elem := range elems {
+		name, index, hasIndex, err := parseElem(elem)
+		if err != nil {
+			return nil, err
+		}
+		if p, ok := cur.(*cbtf.Pointer); ok {
+			// Walking on from a pointer: the previous value is loaded and
+			// becomes the next hop's base.
+			hop.Type = p
+			m.Hops = append(m.Hops, hop)
+			target := cbtf.UnderlyingType(p.Target)
+			hop = Hop{Base: target}
+			cur = target
+		}
+		if !isComposite(cur) {
+			return nil, fmt.Errorf("%s: %s is %s, not a struct or union", strings.Join(elems[:i+1], "."), strings.Join(elems[:i], "."), CType(cur))
+		}
+		mem, off, found := findMember(cur, name)
+		if !found {
+			return nil, unknownMember(cur, name)
+		}
+		hop.Path = append(hop.Path, elem)
+		hop.Offset += off / 8
+		bitOff = off % 8
+		m.BitSize = uint32(mem.BitfieldSize)
+		typ := mem.Type
+		if hasIndex {
+			arr, ok := cbtf.UnderlyingType(typ).(*cbtf.Array)
+			if !ok {
+				return nil, fmt.Errorf("%s: %s is not an array", elem, CType(typ))
+			}
+			if index >= arr.Nelems {
+				return nil, fmt.Errorf("%s: index out of range [0, %d)", elem, arr.Nelems)
+			}
+			size, err := cbtf.Sizeof(arr.Type)
+			if err != nil {
+				return nil, err
+			}
+			hop.Offset += index * uint32(size)
+			typ = arr.Type
+		}
+		hop.Type = typ
+		cur = cbtf.UnderlyingType(typ)
+	}
+	if m.BitSize > 0 {
+		m.BitOffset = bitOff
+	}
+	m.Hops = append(m.Hops, hop)
+	return m, nil
+}
+
+func isComposite(t cbtf.Type) bool {
+	switch t.(type) {
+	case *cbtf.Struct, *cbtf.Union:
+		return true
+	}
+	return false
+}
+
+func members(t cbtf.Type) []cbtf.Member {
+	switch c := t.(type) {
+	case *cbtf.Struct:
+		return c.Members
+	case *cbtf.Union:
+		return c.Members
+	}
+	return nil
+}
+
+// findMember finds name in t or, recursively, in its anonymous members, and
+// returns its offset in bits from the start of t.
+func findMember(t cbtf.Type, name string) (cbtf.Member, uint32, bool) {
+	for _, m := range members(t) {
+		if m.Name == name {
+			return m, uint32(m.Offset), true
+		}
+		if m.Name == "" {
+			if inner, off, ok := findMember(cbtf.UnderlyingType(m.Type), name); ok {
+				return inner, uint32(m.Offset) + off, true
+			}
+		}
+	}
+	return cbtf.Member{}, 0, false
+}
+
+// VisibleMembers lists the members reachable by name from t, with anonymous
+// members flattened as C does, in declaration order. Offsets are in bits from
+// the start of t.
+func VisibleMembers(t cbtf.Type) []cbtf.Member {
+	var out []cbtf.Member
+	for _, m := range members(cbtf.UnderlyingType(t)) {
+		if m.Name != "" {
+			out = append(out, m)
+			continue
+		}
+		for _, inner := range VisibleMembers(m.Type) {
+			inner.Offset += m.Offset
+			out = append(out, inner)
+		}
+	}
+	return out
+}
+
+func unknownMember(t cbtf.Type, name string) error {
+	// Candidates are the visible members and, one level down, the members of
+	// named struct or union members (sock's sk_prot is __sk_common.skc_prot).
+	full := map[string]string{}
+	var leaves []string
+	add := func(leaf, path string) {
+		if _, ok := full[leaf]; !ok {
+			full[leaf] = path
+			leaves = append(leaves, leaf)
+		}
+	}
+	visible := VisibleMembers(t)
+	for _, m := range visible {
+		add(m.Name, m.Name)
+	}
+	for _, m := range visible {
+		if isComposite(cbtf.UnderlyingType(m.Type)) {
+			for _, inner := range VisibleMembers(m.Type) {
+				add(inner.Name, m.Name+"."+inner.Name)
+			}
+		}
+	}
+	near := Nearest(name, leaves, 3)
+	if len(near) == 0 {
+		return fmt.Errorf("%s has %w %q", CType(t), ErrUnknownMember, name)
+	}
+	for i, n := range near {
+		near[i] = full[n]
+	}
+	return fmt.Errorf("%s has %w %q (did you mean %s?)", CType(t), ErrUnknownMember, name, strings.Join(near, ", "))
+}
+
+func parseElem(elem string) (name string, index uint32, hasIndex bool, err error) {
+	open := strings.IndexByte(elem, '[')
+	if open < 0 {
+		if elem == "" {
+			return "", 0, false, errors.New("empty member name in path")
+		}
+		return elem, 0, false, nil
+	}
+	if !strings.HasSuffix(elem, "]") || open == 0 {
+		return "", 0, false, fmt.Errorf("malformed path element %q (want name or name[i])", elem)
+	}
+	n, err := strconv.ParseUint(elem[open+1:len(elem)-1], 10, 32)
+	if err != nil {
+		return "", 0, false, fmt.Errorf("malformed index in %q: %w", elem, err)
+	}
+	return elem[:open], uint32(n), true, nil
+}

@@ -1,0 +1,193 @@
+package btf
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	cbtf "github.com/cilium/ebpf/btf"
+)
+
+// SnapshotOptions selects what a snapshot keeps.
+type SnapshotOptions struct {
+	// Funcs are the kernel functions whose prototypes are kept.
+	Funcs []string
+	// Types are further structs or unions kept by name (for example
+	// sockaddr_in, which code casts a struct sockaddr * to).
+	Types []string
+	// Depth is how many pointer hops from a root keep their target; a
+	// pointer further away becomes void *. Zero keeps every pointer.
+	Depth int
+}
+
+// Snapshot marshals the types reachable from opts' roots into a raw BTF blob
+// that [LoadFile] and cilium/ebpf's btf.LoadSpecFromReader read back. Pointers
+// to function prototypes always become void *: nothing reads through them.
+func Snapshot(spec *cbtf.Spec, opts SnapshotOptions) ([]byte, error) {
+	var roots []cbtf.Type
+	for _, name := range opts.Funcs {
+		fn, err := ResolveFunc(spec, name)
+		if err != nil {
+			return nil, fmt.Errorf("snapshot: %w", err)
+		}
+		roots = append(roots, fn.BTF)
+	}
+	for _, name := range opts.Types {
+		t, err := LookupComposite(spec, name)
+		if err != nil {
+			return nil, fmt.Errorf("snapshot: %w", err)
+		}
+		roots = append(roots, t)
+	}
+	copies := cutCopy(roots, opts.Depth)
+	b, err := cbtf.NewBuilder(copies, nil)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
+	return b.Marshal(nil, &cbtf.MarshalOptions{Order: binary.LittleEndian, PreventNoTypeFound: true})
+}
+
+type pending struct {
+	slot  *cbtf.Type
+	orig  cbtf.Type
+	depth int
+}
+
+// cutCopy copies roots and everything they reach breadth first, so that a
+// type is copied at the smallest pointer depth it is reached at.
+func cutCopy(roots []cbtf.Type, maxDepth int) []cbtf.Type {
+	copied := map[cbtf.Type]cbtf.Type{}
+	out := make([]cbtf.Type, len(roots))
+	var queue []pending
+	for i, r := range roots {
+		queue = append(queue, pending{&out[i], r, 0})
+	}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		if c, ok := copied[p.orig]; ok {
+			*p.slot = c
+			continue
+		}
+		c, kids := shallowCopy(p.orig)
+		copied[p.orig] = c
+		*p.slot = c
+		if ptr, ok := c.(*cbtf.Pointer); ok {
+			_, fn := cbtf.UnderlyingType(ptr.Target).(*cbtf.FuncProto)
+			if fn || (maxDepth > 0 && p.depth >= maxDepth) {
+				ptr.Target = &cbtf.Void{}
+				continue
+			}
+			queue = append(queue, pending{&ptr.Target, kids[0], p.depth + 1})
+			continue
+		}
+		for i, slot := range childSlots(c) {
+			queue = append(queue, pending{slot, kids[i], p.depth})
+		}
+	}
+	return out
+}
+
+// shallowCopy copies t without its children, and returns the original
+// children in the order childSlots yields the copy's.
+func shallowCopy(t cbtf.Type) (cbtf.Type, []cbtf.Type) {
+	var c cbtf.Type
+	switch v := t.(type) {
+	case *cbtf.Pointer:
+		cp := *v
+		c = &cp
+	case *cbtf.Array:
+		cp := *v
+		c = &cp
+	case *cbtf.Struct:
+		cp := *v
+		cp.Members = append([]cbtf.Member(nil), v.Members...)
+		c = &cp
+	case *cbtf.Union:
+		cp := *v
+		cp.Members = append([]cbtf.Member(nil), v.Members...)
+		c = &cp
+	case *cbtf.Typedef:
+		cp := *v
+		c = &cp
+	case *cbtf.Const:
+		cp := *v
+		c = &cp
+	case *cbtf.Volatile:
+		cp := *v
+		c = &cp
+	case *cbtf.Restrict:
+		cp := *v
+		c = &cp
+	case *cbtf.TypeTag:
+		cp := *v
+		c = &cp
+	case *cbtf.Func:
+		cp := *v
+		c = &cp
+	case *cbtf.FuncProto:
+		cp := *v
+		cp.Params = append([]cbtf.FuncParam(nil), v.Params...)
+		c = &cp
+	case *cbtf.Enum:
+		cp := *v
+		cp.Values = append([]cbtf.EnumValue(nil), v.Values...)
+		c = &cp
+	case *cbtf.Int:
+		cp := *v
+		c = &cp
+	case *cbtf.Fwd:
+		cp := *v
+		c = &cp
+	case *cbtf.Float:
+		cp := *v
+		c = &cp
+	default:
+		// Void and anything without children is shared as is.
+		return t, nil
+	}
+	var kids []cbtf.Type
+	for _, slot := range childSlots(c) {
+		kids = append(kids, *slot)
+	}
+	return c, kids
+}
+
+func childSlots(t cbtf.Type) []*cbtf.Type {
+	switch v := t.(type) {
+	case *cbtf.Pointer:
+		return []*cbtf.Type{&v.Target}
+	case *cbtf.Array:
+		return []*cbtf.Type{&v.Index, &v.Type}
+	case *cbtf.Struct:
+		return memberSlots(v.Members)
+	case *cbtf.Union:
+		return memberSlots(v.Members)
+	case *cbtf.Typedef:
+		return []*cbtf.Type{&v.Type}
+	case *cbtf.Const:
+		return []*cbtf.Type{&v.Type}
+	case *cbtf.Volatile:
+		return []*cbtf.Type{&v.Type}
+	case *cbtf.Restrict:
+		return []*cbtf.Type{&v.Type}
+	case *cbtf.TypeTag:
+		return []*cbtf.Type{&v.Type}
+	case *cbtf.Func:
+		return []*cbtf.Type{&v.Type}
+	case *cbtf.FuncProto:
+		out := []*cbtf.Type{&v.Return}
+		for i := range v.Params {
+			out = append(out, &v.Params[i].Type)
+		}
+		return out
+	}
+	return nil
+}
+
+func memberSlots(ms []cbtf.Member) []*cbtf.Type {
+	out := make([]*cbtf.Type, len(ms))
+	for i := range ms {
+		out[i] = &ms[i].Type
+	}
+	return out
+}

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	cbtf "github.com/cilium/ebpf/btf"
+
+	fbtf "github.com/fentrygen/fentrygen/btf"
+)
+
+// usageError is a mistake in the command line: exit status 2.
+type usageError struct{ error }
+
+// errReported means the diagnostics were already printed: exit status 1.
+var errReported = errors.New("errors reported")
+
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
+}
+
+// run is the whole command: main only maps its error to an exit status.
+func run(stdout, stderr io.Writer, args []string) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "describe":
+			return runDescribe(stdout, stderr, args[1:])
+		case "snapshot":
+			return runSnapshot(stdout, stderr, args[1:])
+		case "new":
+			return runNew(stdout, stderr, args[1:])
+		}
+	}
+	return runGenerate(stdout, stderr, args)
+}
+
+// newFlags makes a flag set whose -h prints synopsis and flags to stderr and
+// whose errors are returned, not fatal.
+func newFlags(stderr io.Writer, name, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: %s\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args; -h is not an error, other mistakes are usage errors.
+func parseFlags(fs *flag.FlagSet, args []string) (help bool, err error) {
+	err = fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return true, nil
+	}
+	if err != nil {
+		return false, usageError{err}
+	}
+	return false, nil
+}
+
+// btfSource is where BTF came from, for messages.
+type btfSource struct {
+	spec *cbtf.Spec
+	from string
+}
+
+// loadBTF picks BTF in the documented order: the explicit file, the
+// package's pinned snapshot (pinned may be ""), the running kernel, and the
+// snapshot embedded in fentrygen.
+func loadBTF(explicit, pinned string) (btfSource, error) {
+	if explicit != "" {
+		spec, err := fbtf.LoadFile(explicit)
+		return btfSource{spec, explicit}, err
+	}
+	if pinned != "" {
+		if _, err := os.Stat(pinned); err == nil {
+			spec, err := fbtf.LoadFile(pinned)
+			return btfSource{spec, pinned}, err
+		}
+	}
+	if _, err := os.Stat(fbtf.KernelPath); err == nil {
+		spec, err := fbtf.LoadKernel()
+		return btfSource{spec, fbtf.KernelPath}, err
+	}
+	spec, err := fbtf.Embedded()
+	return btfSource{spec, "embedded snapshot"}, err
+}
+
+// errorInjection reads the kernel's error-injection list, or returns nil when
+// it cannot be read (eligibility for fmod_ret is then "unknown").
+func errorInjection() fbtf.ErrorInjection {
+	f, err := os.Open(fbtf.ErrorInjectionListPath)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	list, err := fbtf.ParseErrorInjection(f)
+	if err != nil {
+		return nil
+	}
+	return list
+}
