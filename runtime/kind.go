@@ -1,0 +1,118 @@
+package runtime
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"golang.org/x/sys/unix"
+)
+
+// Kind is how a program attaches to its kernel function.
+type Kind int
+
+const (
+	// Fentry runs before the function; it sees the arguments.
+	Fentry Kind = iota + 1
+	// Fexit runs after it; it sees the arguments and the return value.
+	Fexit
+	// FmodRet runs before it and may replace it by returning non-zero.
+	FmodRet
+)
+
+var kindNames = map[Kind]string{Fentry: "fentry", Fexit: "fexit", FmodRet: "fmod_ret"}
+
+func (k Kind) String() string {
+	if n, ok := kindNames[k]; ok {
+		return n
+	}
+	return fmt.Sprintf("Kind(%d)", int(k))
+}
+
+// AttachType maps k to cilium/ebpf's constant (BPF_TRACE_FENTRY 24,
+// BPF_TRACE_FEXIT 25, BPF_MODIFY_RETURN 26).
+func (k Kind) AttachType() ebpf.AttachType {
+	switch k {
+	case Fentry:
+		return ebpf.AttachTraceFEntry
+	case Fexit:
+		return ebpf.AttachTraceFExit
+	case FmodRet:
+		return ebpf.AttachModifyReturn
+	}
+	return ebpf.AttachNone
+}
+
+// ProgramType is the program type of every kind: BPF_PROG_TYPE_TRACING.
+func (k Kind) ProgramType() ebpf.ProgramType { return ebpf.Tracing }
+
+// SectionName is the ELF section libbpf would use: "fentry/fn",
+// "fexit/fn", "fmod_ret/fn", with ".s" after the kind when sleepable.
+func SectionName(k Kind, fn string, sleepable bool) string {
+	s := k.String()
+	if sleepable {
+		s += ".s"
+	}
+	return s + "/" + fn
+}
+
+// ParseSection is the inverse of SectionName.
+func ParseSection(section string) (k Kind, fn string, sleepable bool, err error) {
+	prefix, fn, ok := strings.Cut(section, "/")
+	if !ok || fn == "" {
+		return 0, "", false, fmt.Errorf("section %q: want KIND/FUNCTION", section)
+	}
+	prefix, sleepable = strings.CutSuffix(prefix, ".s")
+	for kind, name := range kindNames {
+		if name == prefix {
+			return kind, fn, sleepable, nil
+		}
+	}
+	return 0, "", false, fmt.Errorf("section %q: unknown kind %q (want fentry, fexit or fmod_ret)", section, prefix)
+}
+
+// Info describes a program: what it attaches to and how.
+type Info struct {
+	// Name is the program's name (at most 15 bytes reach the kernel).
+	Name      string
+	Kind      Kind
+	Target    string
+	Sleepable bool
+}
+
+// SectionName is the program's ELF section name.
+func (i Info) SectionName() string { return SectionName(i.Kind, i.Target, i.Sleepable) }
+
+// ProgramSpec wraps finished instructions into a spec ready for
+// ebpf.NewProgram and link.AttachTracing.
+func (i Info) ProgramSpec(insns asm.Instructions) *ebpf.ProgramSpec {
+	spec := &ebpf.ProgramSpec{
+		Name:         kernelName(i.Name),
+		Type:         i.Kind.ProgramType(),
+		AttachType:   i.Kind.AttachType(),
+		AttachTo:     i.Target,
+		SectionName:  i.SectionName(),
+		Instructions: insns,
+		License:      "GPL",
+	}
+	if i.Sleepable {
+		spec.Flags |= unix.BPF_F_SLEEPABLE
+	}
+	return spec
+}
+
+// kernelName keeps what the kernel accepts in a program name: 15 bytes of
+// letters, digits and underscores.
+func kernelName(name string) string {
+	var b strings.Builder
+	for _, r := range name {
+		if b.Len() == 15 {
+			break
+		}
+		if r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}

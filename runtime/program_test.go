@@ -1,0 +1,297 @@
+package runtime_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"testing"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	cbtf "github.com/cilium/ebpf/btf"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	fbtf "github.com/fentrygen/fentrygen/btf"
+	"github.com/fentrygen/fentrygen/runtime"
+)
+
+// connectEvent mirrors what the hand-built program writes.
+type connectEvent struct {
+	Pid    uint32
+	Family uint16
+	Dport  uint16
+	Daddr  uint32
+	Reuse  uint8
+	_      [3]byte
+	Ts     uint64
+	Comm   [16]byte
+}
+
+// buildConnect hand-builds the fentry program for tcp_v4_connect that the
+// generator would: family from sk, port and address from uaddr viewed as
+// sockaddr_in, pid, comm and time, sent to a ring buffer.
+func buildConnect(t *testing.T) *runtime.Program {
+	t.Helper()
+	p := runtime.New(runtime.Info{Name: "on_connect", Kind: runtime.Fentry, Target: "tcp_v4_connect"})
+	p.Ringbuf("events", 1<<16)
+	sk := p.ArgPtr("sk", 0, "sock")
+	sin := p.ArgPtr("uaddr", 1, "sockaddr").As("sockaddr_in")
+	var e connectEvent
+	ev := p.NewEvent(unsafe.Sizeof(e))
+	ev.Set(unsafe.Offsetof(e.Pid), unsafe.Sizeof(e.Pid), runtime.TgidValue())
+	ev.Set(unsafe.Offsetof(e.Family), unsafe.Sizeof(e.Family), sk.Member("__sk_common").Field("skc_family", 2, false))
+	ev.Set(unsafe.Offsetof(e.Dport), unsafe.Sizeof(e.Dport), sin.Field("sin_port", 2, false))
+	ev.Set(unsafe.Offsetof(e.Daddr), unsafe.Sizeof(e.Daddr), sin.Member("sin_addr").Field("s_addr", 4, false))
+	ev.Set(unsafe.Offsetof(e.Reuse), unsafe.Sizeof(e.Reuse), sk.Member("__sk_common").Bitfield("skc_reuse", 1, false))
+	ev.Set(unsafe.Offsetof(e.Ts), unsafe.Sizeof(e.Ts), runtime.KtimeNs())
+	ev.SetComm(unsafe.Offsetof(e.Comm), unsafe.Sizeof(e.Comm))
+	ev.Output("events")
+	require.NoError(t, p.Err())
+	return p
+}
+
+func targets(t *testing.T) []runtime.Target {
+	t.Helper()
+	snap, err := fbtf.LoadFile(filepath.Join("..", "testdata", "btf", "vmlinux-min.btf"))
+	require.NoError(t, err)
+	out := []runtime.Target{{Spec: snap, Name: "snapshot"}, {Spec: otherKernel(t), Name: "synthetic kernel"}}
+	if _, err := os.Stat(fbtf.KernelPath); err == nil {
+		host, err := fbtf.LoadFile(fbtf.KernelPath)
+		require.NoError(t, err)
+		out = append(out, runtime.Target{Spec: host, Name: "host " + runtime.KernelRelease()})
+	} else {
+		t.Logf("no %s: relocating against the snapshot and a synthetic kernel only", fbtf.KernelPath)
+	}
+	return out
+}
+
+// otherKernel is a real BTF spec whose layouts differ from the snapshot's:
+// what relocation must follow.
+func otherKernel(t *testing.T) *cbtf.Spec {
+	t.Helper()
+	u8 := &cbtf.Int{Name: "unsigned char", Size: 1}
+	u16 := &cbtf.Int{Name: "short unsigned int", Size: 2}
+	u32 := &cbtf.Int{Name: "unsigned int", Size: 4}
+	i32 := &cbtf.Int{Name: "int", Size: 4, Encoding: cbtf.Signed}
+	common := &cbtf.Struct{Name: "sock_common", Size: 64, Members: []cbtf.Member{
+		{Name: "skc_daddr", Type: u32, Offset: 32 * 8},
+		{Name: "skc_family", Type: u16, Offset: 40 * 8},
+		{Name: "skc_reuse", Type: u8, Offset: 42*8 + 2, BitfieldSize: 4},
+	}}
+	sock := &cbtf.Struct{Name: "sock", Size: 128, Members: []cbtf.Member{{Name: "__sk_common", Type: common, Offset: 0}}}
+	sockaddr := &cbtf.Struct{Name: "sockaddr", Size: 16}
+	inAddr := &cbtf.Struct{Name: "in_addr", Size: 4, Members: []cbtf.Member{{Name: "s_addr", Type: u32}}}
+	sin := &cbtf.Struct{Name: "sockaddr_in", Size: 16, Members: []cbtf.Member{
+		{Name: "sin_family", Type: u16}, {Name: "sin_port", Type: u16, Offset: 16}, {Name: "sin_addr", Type: inAddr, Offset: 32},
+	}}
+	fn := &cbtf.Func{Name: "tcp_v4_connect", Type: &cbtf.FuncProto{Return: i32, Params: []cbtf.FuncParam{
+		{Name: "sk", Type: &cbtf.Pointer{Target: sock}}, {Name: "uaddr", Type: &cbtf.Pointer{Target: sockaddr}}, {Name: "addr_len", Type: i32},
+	}}}
+	b, err := cbtf.NewBuilder([]cbtf.Type{fn, sin}, nil)
+	require.NoError(t, err)
+	spec, err := b.Spec()
+	require.NoError(t, err)
+	return spec
+}
+
+func TestHandBuiltConnectRelocates(t *testing.T) {
+	p := buildConnect(t)
+	insns, err := p.Instructions()
+	require.NoError(t, err)
+	assert.Equal(t, []string{
+		"argument sk of tcp_v4_connect", // family: sk
+		"sock.__sk_common.skc_family",
+		"argument uaddr of tcp_v4_connect", // port: uaddr
+		"sockaddr_in.sin_port",
+		"argument uaddr of tcp_v4_connect", // addr
+		"sockaddr_in.sin_addr.s_addr",
+		"argument sk of tcp_v4_connect", // reuse
+		"sock.__sk_common.skc_reuse", "sock.__sk_common.skc_reuse", "sock.__sk_common.skc_reuse",
+	}, stripIndex(runtime.Relocations(insns)))
+
+	for _, target := range targets(t) {
+		t.Run(target.Name, func(t *testing.T) {
+			spec, err := p.Spec(target)
+			require.NoError(t, err)
+			assert.Equal(t, ebpf.Tracing, spec.Type)
+			assert.Equal(t, ebpf.AttachTraceFEntry, spec.AttachType)
+			assert.Equal(t, "tcp_v4_connect", spec.AttachTo)
+			assert.Equal(t, "fentry/tcp_v4_connect", spec.SectionName)
+			assert.Equal(t, "GPL", spec.License)
+
+			family, err := fbtf.ResolveMember(target.Spec, "sock", "__sk_common.skc_family")
+			require.NoError(t, err)
+			port, err := fbtf.ResolveMember(target.Spec, "sockaddr_in", "sin_port")
+			require.NoError(t, err)
+			reuse, err := fbtf.ResolveMember(target.Spec, "sock", "__sk_common.skc_reuse")
+			require.NoError(t, err)
+
+			reloc := relocated(insns, spec.Instructions)
+			assert.Equal(t, int16(family.Last().Offset), reloc["sock.__sk_common.skc_family"][0].Offset)
+			assert.Equal(t, int64(port.Last().Offset), reloc["sockaddr_in.sin_port"][0].Constant)
+			bits := reloc["sock.__sk_common.skc_reuse"]
+			assert.Equal(t, int16(reuse.Last().Offset), bits[0].Offset)
+			assert.Equal(t, int64(64-reuse.BitOffset-reuse.BitSize), bits[1].Constant)
+			assert.Equal(t, int64(64-reuse.BitSize), bits[2].Constant)
+			assert.Equal(t, int16(8), reloc["argument uaddr of tcp_v4_connect"][0].Offset)
+
+			var buf bytes.Buffer
+			require.NoError(t, spec.Instructions.Marshal(&buf, binary.LittleEndian))
+		})
+	}
+}
+
+// relocated maps each relocation's name to the instructions it patched.
+func relocated(orig, patched asm.Instructions) map[string][]asm.Instruction {
+	out := map[string][]asm.Instruction{}
+	names := runtime.Relocations(orig)
+	for _, line := range names {
+		var i int
+		var name string
+		for j := range line {
+			if line[j] == ':' {
+				name = line[j+2:]
+				break
+			}
+			i = i*10 + int(line[j]-'0')
+		}
+		out[name] = append(out[name], patched[i])
+	}
+	return out
+}
+
+func stripIndex(lines []string) []string {
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		for j := range l {
+			if l[j] == ':' {
+				out[i] = l[j+2:]
+				break
+			}
+		}
+	}
+	return out
+}
+
+func TestRelocationDiffersAcrossKernels(t *testing.T) {
+	p := buildConnect(t)
+	ts := targets(t)
+	a, err := p.Spec(ts[0])
+	require.NoError(t, err)
+	b, err := p.Spec(ts[1])
+	require.NoError(t, err)
+	assert.NotEqual(t, a.Instructions.String(), b.Instructions.String(), "the same paths yield each kernel's own offsets")
+}
+
+func TestMissingMember(t *testing.T) {
+	p := runtime.New(runtime.Info{Name: "p", Kind: runtime.Fentry, Target: "tcp_v4_connect"})
+	r := p.NewEvent(8)
+	r.Set(0, 4, p.ArgPtr("sk", 0, "sock").Member("__sk_common").Field("skc_rcv_saddr", 4, false))
+	_, err := p.Spec(runtime.Target{Spec: otherKernel(t), Name: "Linux 9.9-test"})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `struct sock_common has no such member "skc_rcv_saddr"`)
+	assert.Contains(t, err.Error(), "Linux 9.9-test")
+	assert.Contains(t, err.Error(), "sock.__sk_common.skc_rcv_saddr")
+}
+
+func TestArgumentSizeChange(t *testing.T) {
+	p := runtime.New(runtime.Info{Name: "p", Kind: runtime.Fentry, Target: "tcp_v4_connect"})
+	p.If(p.Arg("addr_len", 2, 8, true), asm.JEq, 0, func() {})
+	_, err := p.Spec(runtime.Target{Spec: otherKernel(t), Name: "k"})
+	assert.ErrorContains(t, err, "argument addr_len of tcp_v4_connect is 4 bytes on k, 8 when generated")
+
+	p = runtime.New(runtime.Info{Name: "p", Kind: runtime.Fentry, Target: "tcp_v4_connect"})
+	p.If(p.Arg("adr", 2, 4, true), asm.JEq, 0, func() {})
+	_, err = p.Spec(runtime.Target{Spec: otherKernel(t), Name: "k"})
+	assert.ErrorContains(t, err, `unknown argument "adr" of tcp_v4_connect (have sk, uaddr, addr_len)`)
+}
+
+func TestProgramRules(t *testing.T) {
+	p := runtime.New(runtime.Info{Name: "p", Kind: runtime.Fentry, Target: "f"})
+	p.Return(-1)
+	assert.ErrorContains(t, p.Err(), "fentry programs must return 0")
+
+	p = runtime.New(runtime.Info{Name: "p", Kind: runtime.Fexit, Target: "f"})
+	p.FilterComm("a-very-long-comm-name")
+	assert.ErrorContains(t, p.Err(), "1 to 15 bytes")
+
+	p = runtime.New(runtime.Info{Name: "p", Kind: runtime.Fentry, Target: "f"})
+	p.NewEvent(600)
+	assert.ErrorContains(t, p.Err(), "exceeds 512")
+
+	p = runtime.New(runtime.Info{Name: "p", Kind: runtime.Fentry, Target: "f"})
+	p.NewEvent(8).Output("nope")
+	assert.ErrorContains(t, p.Err(), `undeclared ring buffer "nope"`)
+
+	p = runtime.New(runtime.Info{Name: "p", Kind: runtime.Fentry, Target: "f"})
+	p.Load(asm.R6, runtime.KtimeNs())
+	assert.ErrorContains(t, p.Err(), "r6 holds ctx")
+
+	p = runtime.New(runtime.Info{Name: "p", Kind: runtime.Fentry, Target: "f"})
+	p.Load(asm.R1, p.Ret(3, 4, true))
+	assert.ErrorContains(t, p.Err(), "fentry programs have no return value")
+}
+
+func TestLabelsAndFilters(t *testing.T) {
+	p := runtime.New(runtime.Info{Name: "mod", Kind: runtime.FmodRet, Target: "security_socket_connect"})
+	p.FilterTgid(42)
+	p.FilterComm("curl")
+	port := p.ArgPtr("address", 1, "sockaddr").As("sockaddr_in").Field("sin_port", 2, false)
+	p.If(port, asm.JEq, 0x5000, func() {
+		p.If(runtime.TgidValue(), asm.JNE, 1, func() { p.Return(-1) })
+	})
+	insns, err := p.Instructions()
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	require.NoError(t, insns.Marshal(&buf, binary.LittleEndian), "nested ifs share one end label through aliases")
+	var refs []string
+	for _, ins := range insns {
+		if ins.OpCode.Class().IsJump() && ins.Reference() != "" {
+			refs = append(refs, ins.Reference())
+		}
+	}
+	assert.Equal(t, []string{"exit", "exit", "exit", "exit", "exit"}, refs, "both ifs end at the epilogue")
+	assert.Equal(t, "fmod_ret/security_socket_connect", p.Info().SectionName())
+}
+
+func TestSections(t *testing.T) {
+	assert.Equal(t, "fentry/tcp_v4_connect", runtime.SectionName(runtime.Fentry, "tcp_v4_connect", false))
+	assert.Equal(t, "fexit.s/f", runtime.SectionName(runtime.Fexit, "f", true))
+	assert.Equal(t, "fmod_ret/f", runtime.SectionName(runtime.FmodRet, "f", false))
+	for _, s := range []string{"fentry/a", "fexit/b", "fmod_ret/c", "fentry.s/d", "fmod_ret.s/e"} {
+		k, fn, sleep, err := runtime.ParseSection(s)
+		require.NoError(t, err)
+		assert.Equal(t, s, runtime.SectionName(k, fn, sleep))
+	}
+	_, _, _, err := runtime.ParseSection("kprobe/x")
+	assert.ErrorContains(t, err, "unknown kind")
+
+	assert.Equal(t, ebpf.AttachTraceFEntry, runtime.Fentry.AttachType())
+	assert.Equal(t, ebpf.AttachTraceFExit, runtime.Fexit.AttachType())
+	assert.Equal(t, ebpf.AttachModifyReturn, runtime.FmodRet.AttachType())
+	assert.EqualValues(t, 24, runtime.Fentry.AttachType())
+	assert.EqualValues(t, 25, runtime.Fexit.AttachType())
+	assert.EqualValues(t, 26, runtime.FmodRet.AttachType())
+
+	spec := runtime.Info{Name: "a-long/name_with_chars", Kind: runtime.Fexit, Target: "f", Sleepable: true}.ProgramSpec(runtime.Return(0))
+	assert.Equal(t, "alongname_with_", spec.Name)
+	assert.NotZero(t, spec.Flags, "sleepable sets BPF_F_SLEEPABLE")
+	assert.Equal(t, "fexit.s/f", spec.SectionName)
+}
+
+func TestDecode(t *testing.T) {
+	raw := make([]byte, unsafe.Sizeof(connectEvent{}))
+	binary.LittleEndian.PutUint32(raw[0:], 77)
+	binary.LittleEndian.PutUint16(raw[4:], 2)
+	copy(raw[unsafe.Offsetof(connectEvent{}.Comm):], "curl")
+	e, err := runtime.Decode[connectEvent](raw)
+	require.NoError(t, err)
+	assert.Equal(t, uint32(77), e.Pid)
+	assert.Equal(t, uint16(2), e.Family)
+	assert.Equal(t, "curl", string(bytes.TrimRight(e.Comm[:], "\x00")))
+	_, err = runtime.Decode[connectEvent](raw[:3])
+	assert.ErrorContains(t, err, "record of 3 bytes")
+}

@@ -1,0 +1,210 @@
+package runtime
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"sync"
+
+	"github.com/cilium/ebpf/asm"
+	cbtf "github.com/cilium/ebpf/btf"
+	"golang.org/x/sys/unix"
+
+	fbtf "github.com/fentrygen/fentrygen/btf"
+)
+
+// Target is the kernel a program is built for: its BTF and a name for
+// messages ("Linux 6.12.117+deb12-cloud-amd64", "snapshot.btf").
+type Target struct {
+	Spec *cbtf.Spec
+	Name string
+}
+
+var kernelTarget = sync.OnceValues(func() (Target, error) {
+	spec, err := cbtf.LoadKernelSpec()
+	if err != nil {
+		return Target{}, fmt.Errorf("load the running kernel's BTF: %w", err)
+	}
+	return Target{Spec: spec, Name: "Linux " + KernelRelease()}, nil
+})
+
+// KernelTarget is the running kernel, its BTF loaded once per process.
+func KernelTarget() (Target, error) { return kernelTarget() }
+
+// KernelRelease is uname -r.
+func KernelRelease() string {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return "unknown"
+	}
+	return string(bytes.TrimRight(u.Release[:], "\x00"))
+}
+
+type relocKey struct{}
+
+// role says which part of an instruction a relocation patches.
+type role int
+
+const (
+	roleArgSlot    role = iota // ldx offset = 8 * slot of argument
+	roleRetSlot                // ldx offset = 8 * nr_slots
+	roleFieldOff               // ldx offset = member offset
+	roleFieldAddr              // add imm = member offset
+	roleBitLoad                // ldx offset and size cover the bitfield
+	roleBitLShift              // lsh imm = 64 - bit offset - bit size
+	roleBitRShift              // rsh imm = 64 - bit size
+	roleCheckField             // no patch: the member must exist (pointer hops)
+)
+
+// relocation is what an instruction carries instead of a byte offset.
+type relocation struct {
+	role role
+	// fn and arg name an argument (or fn alone the return value).
+	fn, arg string
+	// typ and path name a member of a struct or union.
+	typ, path string
+	// size is the value's size in bytes when the code was generated; the
+	// target must agree (0: do not check).
+	size int
+}
+
+func (r *relocation) String() string {
+	if r.typ != "" {
+		return fmt.Sprintf("%s.%s", r.typ, r.path)
+	}
+	if r.arg != "" {
+		return fmt.Sprintf("argument %s of %s", r.arg, r.fn)
+	}
+	return fmt.Sprintf("return value of %s", r.fn)
+}
+
+func withReloc(ins asm.Instruction, r *relocation) asm.Instruction {
+	ins.Metadata.Set(relocKey{}, r)
+	return ins
+}
+
+func relocOf(ins *asm.Instruction) *relocation {
+	r, _ := ins.Metadata.Get(relocKey{}).(*relocation)
+	return r
+}
+
+// Relocations lists the paths insns carry, one line each, for debugging and
+// tests ("ldx argument sk of tcp_v4_connect").
+func Relocations(insns asm.Instructions) []string {
+	var out []string
+	for i := range insns {
+		if r := relocOf(&insns[i]); r != nil {
+			out = append(out, fmt.Sprintf("%d: %s", i, r))
+		}
+	}
+	return out
+}
+
+// Relocate returns a copy of insns with every member path and argument name
+// resolved against target: offsets, slots, bitfield loads and shifts. An
+// argument or member the target lacks, or whose size changed, is an error
+// naming it and the target.
+func Relocate(insns asm.Instructions, target Target) (asm.Instructions, error) {
+	out := make(asm.Instructions, len(insns))
+	copy(out, insns)
+	funcs := map[string]*fbtf.Func{}
+	members := map[[2]string]*fbtf.Member{}
+	fn := func(name string) (*fbtf.Func, error) {
+		if f, ok := funcs[name]; ok {
+			return f, nil
+		}
+		f, err := fbtf.ResolveFunc(target.Spec, name)
+		if err != nil {
+			return nil, fmt.Errorf("on %s: %w", target.Name, err)
+		}
+		funcs[name] = f
+		return f, nil
+	}
+	member := func(r *relocation) (*fbtf.Member, error) {
+		key := [2]string{r.typ, r.path}
+		if m, ok := members[key]; ok {
+			return m, nil
+		}
+		m, err := fbtf.ResolveMember(target.Spec, r.typ, r.path)
+		if err != nil {
+			return nil, fmt.Errorf("%s on %s: %w", r, target.Name, err)
+		}
+		if len(m.Hops) != 1 {
+			return nil, fmt.Errorf("%s on %s: path crosses a pointer; load each hop separately", r, target.Name)
+		}
+		members[key] = m
+		return m, nil
+	}
+	for i := range out {
+		r := relocOf(&out[i])
+		if r == nil {
+			continue
+		}
+		ins := &out[i]
+		switch r.role {
+		case roleArgSlot, roleRetSlot:
+			f, err := fn(r.fn)
+			if err != nil {
+				return nil, err
+			}
+			v := f.Return
+			if r.role == roleArgSlot {
+				if v, err = f.Arg(r.arg); err != nil {
+					return nil, fmt.Errorf("on %s: %w", target.Name, err)
+				}
+			}
+			if r.size != 0 && v.Size != r.size {
+				return nil, fmt.Errorf("%s is %d bytes on %s, %d when generated", r, v.Size, target.Name, r.size)
+			}
+			ins.Offset = int16(8 * v.Slot)
+		default:
+			m, err := member(r)
+			if err != nil {
+				return nil, err
+			}
+			if err := patchField(ins, r, m, target); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+func patchField(ins *asm.Instruction, r *relocation, m *fbtf.Member, target Target) error {
+	last := m.Last()
+	if last.Offset > math.MaxInt16 {
+		return fmt.Errorf("%s on %s: offset %d too large for one load", r, target.Name, last.Offset)
+	}
+	bitfield := r.role == roleBitLoad || r.role == roleBitLShift || r.role == roleBitRShift
+	if bitfield != m.IsBitfield() && r.role != roleCheckField {
+		return fmt.Errorf("%s on %s: bitfield %v, generated as bitfield %v", r, target.Name, m.IsBitfield(), bitfield)
+	}
+	if r.size != 0 && !bitfield && r.role != roleCheckField {
+		size, err := cbtf.Sizeof(last.Type)
+		if err != nil {
+			return fmt.Errorf("%s on %s: %w", r, target.Name, err)
+		}
+		if size != r.size {
+			return fmt.Errorf("%s is %d bytes on %s, %d when generated", r, size, target.Name, r.size)
+		}
+	}
+	switch r.role {
+	case roleFieldOff:
+		ins.Offset = int16(last.Offset)
+	case roleFieldAddr:
+		ins.Constant = int64(last.Offset)
+	case roleBitLoad:
+		load := BitfieldLoad(m.BitOffset, m.BitSize)
+		sz, err := SizeOf(load)
+		if err != nil {
+			return fmt.Errorf("%s on %s: %w", r, target.Name, err)
+		}
+		ins.Offset = int16(last.Offset)
+		ins.OpCode = asm.LoadMemOp(sz)
+	case roleBitLShift:
+		ins.Constant = int64(64 - m.BitOffset - m.BitSize)
+	case roleBitRShift:
+		ins.Constant = int64(64 - m.BitSize)
+	}
+	return nil
+}
