@@ -32,11 +32,11 @@ var denied = map[string]bool{
 
 // Errors a Verdict can carry for one attach kind.
 var (
-	ErrDenied         = errors.New("in the kernel's deny list for tracing programs")
-	ErrFmodRetReturn  = errors.New("fmod_ret needs a function that returns an int")
-	ErrNoInjection    = errors.New("fmod_ret needs a security_* hook or a function that allows error injection")
-	ErrUnknownInject  = errors.New("error-injection list not readable: eligibility unknown")
-	ErrTooManyForX86  = errors.New("x86-64 kernels before 6.6 take at most 6 argument slots")
+	ErrDenied        = errors.New("in the kernel's deny list for tracing programs")
+	ErrFmodRetReturn = errors.New("fmod_ret needs a function that returns an int")
+	ErrNoInjection   = errors.New("fmod_ret needs a security_* hook or a function that allows error injection")
+	ErrUnknownInject = errors.New("error-injection list not readable: eligibility unknown")
+	ErrTooManyForX86 = errors.New("x86-64 kernels before 6.6 take at most 6 argument slots")
 )
 
 // ErrorInjection is the set of functions that allow error injection, as read

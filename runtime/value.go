@@ -271,4 +271,3 @@ func (e *Event) Output(ringbuf string) {
 	}
 	e.p.emitAll(RingbufOutput(ringbuf, e.off, int32(e.size)))
 }
-
