@@ -10,6 +10,8 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
+
+	fbtf "github.com/fentrygen/fentrygen/btf"
 )
 
 // errENOTSUPP is the kernel-internal ENOTSUPP (524) that attaching returns
@@ -92,7 +94,7 @@ func Load(opts Options, progs ...*Program) (_ *Objects, err error) {
 		}
 		prog, err := ebpf.NewProgram(spec)
 		if err != nil {
-			return nil, loadError(name, opts.Target, err, opts.VerifierLines)
+			return nil, loadError(p.Info(), opts.Target, err, opts.VerifierLines)
 		}
 		objs.Programs[name] = prog
 		if opts.NoAttach {
@@ -107,7 +109,8 @@ func Load(opts Options, progs ...*Program) (_ *Objects, err error) {
 	return objs, nil
 }
 
-func loadError(name string, target Target, err error, lines int) error {
+func loadError(info Info, target Target, err error, lines int) error {
+	name := info.Name + " (" + info.SectionName() + ")"
 	var ve *ebpf.VerifierError
 	if !errors.As(err, &ve) {
 		return fmt.Errorf("load program %s on %s: %w", name, target.Name, err)
@@ -121,7 +124,12 @@ func loadError(name string, target Target, err error, lines int) error {
 }
 
 func attachError(info Info, target Target, err error) error {
-	if errors.Is(err, errENOTSUPP) {
+	// cilium/ebpf turns the kernel's ENOTSUPP into ebpf.ErrNotSupported.
+	if errors.Is(err, errENOTSUPP) || errors.Is(err, ebpf.ErrNotSupported) {
+		if fn, ferr := fbtf.ResolveFunc(target.Spec, info.Target); ferr == nil && fn.NumSlots > fbtf.MaxSlotsX86Pre66 {
+			return fmt.Errorf("attach %s to %s on %s: %s takes %d argument slots and this kernel's BPF trampoline takes at most %d (x86-64 before Linux 6.6): %w",
+				info.Kind, info.Target, target.Name, info.Target, fn.NumSlots, fbtf.MaxSlotsX86Pre66, err)
+		}
 		return fmt.Errorf("attach %s to %s on %s: no BPF trampoline on this kernel/arch (ENOTSUPP): %w", info.Kind, info.Target, target.Name, err)
 	}
 	return fmt.Errorf("attach %s to %s on %s: %w", info.Kind, info.Target, target.Name, err)

@@ -1,0 +1,111 @@
+package vmtest
+
+import (
+	"errors"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf/ringbuf"
+	"golang.org/x/sys/unix"
+)
+
+// Listen starts a TCP listener on 127.0.0.1 that accepts and closes every
+// connection until the test ends, and returns its port.
+func Listen(t *testing.T) uint16 {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return uint16(ln.Addr().(*net.TCPAddr).Port)
+}
+
+// Connect makes one TCP connection to 127.0.0.1:port with connect(2) and
+// returns connect's error as an errno (nil on success).
+func Connect(port uint16) error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return unix.Connect(fd, &unix.SockaddrInet4{Port: int(port), Addr: [4]byte{127, 0, 0, 1}})
+}
+
+// ConnectWrongFamily asks an AF_INET TCP socket to connect to the IPv6
+// loopback at port: tcp_v4_connect returns -EAFNOSUPPORT, and no packet is
+// sent.
+func ConnectWrongFamily(port uint16) error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return unix.Connect(fd, &unix.SockaddrInet6{Port: int(port), Addr: [16]byte{15: 1}})
+}
+
+// SetLoopback brings lo up or down.
+func SetLoopback(up bool) error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return err
+	}
+	flags := ifr.Uint16() &^ unix.IFF_UP
+	if up {
+		flags |= unix.IFF_UP
+	}
+	ifr.SetUint16(flags)
+	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
+}
+
+// ReadRecords reads records from rd until want have arrived or wait passes
+// with nothing new, and returns them all (possibly more than want, if more
+// were already queued).
+func ReadRecords(t *testing.T, rd *ringbuf.Reader, want int, wait time.Duration) [][]byte {
+	t.Helper()
+	var out [][]byte
+	for len(out) < want {
+		rd.SetDeadline(time.Now().Add(wait))
+		rec, err := rd.Read()
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("read ring buffer: %v", err)
+		}
+		out = append(out, rec.RawSample)
+	}
+	// Drain what is already there without waiting, to catch extras.
+	for {
+		rd.SetDeadline(time.Now())
+		rec, err := rd.Read()
+		if err != nil {
+			break
+		}
+		out = append(out, rec.RawSample)
+	}
+	return out
+}
+
+// Htons converts a port to network byte order as it sits in memory,
+// read back as a little-endian u16.
+func Htons(p uint16) uint16 { return p<<8 | p>>8 }

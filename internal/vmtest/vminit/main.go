@@ -1,0 +1,117 @@
+// Command vminit is /init in the initramfs of fentrygen's test VMs: it
+// mounts what cilium/ebpf and the tests need, brings loopback up, runs the
+// program named in /vmtest.args with the environment in /vmtest.env, prints
+// a marker line with its exit status and powers the machine off.
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+const (
+	markerKernel = "FENTRYGEN-VM-KERNEL"
+	markerExit   = "FENTRYGEN-VM-EXIT"
+)
+
+func main() {
+	code := 1
+	if err := run(&code); err != nil {
+		fmt.Printf("vminit: %v\n", err)
+	}
+	fmt.Printf("\n%s %d\n", markerExit, code)
+	unix.Sync()
+	unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
+}
+
+func run(code *int) error {
+	for _, m := range []struct{ src, dst, fstype string }{
+		{"proc", "/proc", "proc"},
+		{"sysfs", "/sys", "sysfs"},
+		{"bpf", "/sys/fs/bpf", "bpf"},
+		{"debugfs", "/sys/kernel/debug", "debugfs"},
+		{"tracefs", "/sys/kernel/tracing", "tracefs"},
+		{"tmpfs", "/tmp", "tmpfs"},
+		{"devtmpfs", "/dev", "devtmpfs"},
+	} {
+		if err := os.MkdirAll(m.dst, 0o755); err != nil {
+			return err
+		}
+		if err := unix.Mount(m.src, m.dst, m.fstype, 0, ""); err != nil && !errors.Is(err, unix.EBUSY) {
+			fmt.Printf("vminit: mount %s: %v\n", m.dst, err)
+		}
+	}
+	var u unix.Utsname
+	if err := unix.Uname(&u); err == nil {
+		fmt.Printf("%s %s\n", markerKernel, strings.TrimRight(string(u.Release[:]), "\x00"))
+	}
+	if err := loopbackUp(); err != nil {
+		return fmt.Errorf("bring lo up: %w", err)
+	}
+	// The kernel hands init the command line's words after "--".
+	args := os.Args[1:]
+	if len(args) == 0 {
+		return errors.New("no program to run: put it after -- on the kernel command line")
+	}
+	env, err := lines("/vmtest.env")
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	var u2 unix.Utsname
+	unix.Uname(&u2)
+	cmd.Env = append([]string{"PATH=/", "HOME=/tmp", "TMPDIR=/tmp",
+		"FENTRYGEN_IN_VM=" + strings.TrimRight(string(u2.Release[:]), "\x00")}, env...)
+	cmd.Dir = "/"
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stdout
+	err = cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		*code = 0
+	case errors.As(err, &exit):
+		*code = exit.ExitCode()
+	default:
+		return err
+	}
+	return nil
+}
+
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return err
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
+}
+
+func lines(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if sc.Text() != "" {
+			out = append(out, sc.Text())
+		}
+	}
+	return out, sc.Err()
+}

@@ -1,0 +1,229 @@
+package runtime_test
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/cilium/ebpf/asm"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"github.com/fentrygen/fentrygen/internal/vmtest"
+	"github.com/fentrygen/fentrygen/runtime"
+)
+
+// TestVMHandBuiltConnect loads the hand-built tcp_v4_connect program in a
+// real kernel and checks every field of every event against the connects
+// this process made.
+func TestVMHandBuiltConnect(t *testing.T) {
+	vmtest.Run(t, func(t *testing.T) {
+		objs, err := runtime.Load(runtime.Options{}, buildConnect(t))
+		require.NoError(t, err)
+		defer objs.Close()
+		rd, err := objs.Ringbuf("events")
+		require.NoError(t, err)
+		defer rd.Close()
+
+		port := vmtest.Listen(t)
+		const n = 5
+		before := time.Now()
+		for range n {
+			require.NoError(t, vmtest.Connect(port))
+		}
+		recs := vmtest.ReadRecords(t, rd, n, 2*time.Second)
+		require.Len(t, recs, n, "exactly one event per connect")
+		for _, raw := range recs {
+			e, err := runtime.Decode[connectEvent](raw)
+			require.NoError(t, err)
+			assert.Equal(t, uint32(os.Getpid()), e.Pid)
+			assert.Equal(t, "test", string(bytes.TrimRight(e.Comm[:], "\x00")))
+			assert.Equal(t, uint16(unix.AF_INET), e.Family)
+			assert.Equal(t, vmtest.Htons(port), e.Dport)
+			assert.Equal(t, uint32(0x0100007f), e.Daddr, "127.0.0.1 in network order")
+			assert.NotZero(t, e.Ts)
+		}
+		t.Logf("%d events for %d connects to 127.0.0.1:%d from pid %d in %v", len(recs), n, port, os.Getpid(), time.Since(before))
+	})
+}
+
+type retEvent struct {
+	Ret  int64
+	Pid  uint32
+	Size uint32
+}
+
+// TestVMFexitReturn reads tcp_v4_connect's int return value from
+// ctx[nr_slots], sign-extended: 0 for a connect that succeeds, and
+// -EAFNOSUPPORT for an AF_INET socket asked to connect to an AF_INET6
+// address (tcp_v4_connect itself refuses it).
+func TestVMFexitReturn(t *testing.T) {
+	vmtest.Run(t, func(t *testing.T) {
+		p := runtime.New(runtime.Info{Name: "connect_ret", Kind: runtime.Fexit, Target: "tcp_v4_connect"})
+		p.Ringbuf("events", 1<<14)
+		p.FilterTgid(uint32(os.Getpid()))
+		var e retEvent
+		ev := p.NewEvent(unsafe.Sizeof(e))
+		ev.Set(unsafe.Offsetof(e.Ret), unsafe.Sizeof(e.Ret), p.Ret(3, 4, true))
+		ev.Set(unsafe.Offsetof(e.Pid), unsafe.Sizeof(e.Pid), runtime.TgidValue())
+		ev.Output("events")
+		objs, err := runtime.Load(runtime.Options{}, p)
+		require.NoError(t, err)
+		defer objs.Close()
+		rd, err := objs.Ringbuf("events")
+		require.NoError(t, err)
+		defer rd.Close()
+
+		port := vmtest.Listen(t)
+		require.NoError(t, vmtest.Connect(port))
+		require.ErrorIs(t, vmtest.ConnectWrongFamily(port), syscall.EAFNOSUPPORT)
+
+		recs := vmtest.ReadRecords(t, rd, 2, 2*time.Second)
+		require.Len(t, recs, 2)
+		var got []int64
+		for _, raw := range recs {
+			e, err := runtime.Decode[retEvent](raw)
+			require.NoError(t, err)
+			assert.Equal(t, uint32(os.Getpid()), e.Pid)
+			got = append(got, e.Ret)
+		}
+		assert.Equal(t, []int64{0, -int64(syscall.EAFNOSUPPORT)}, got, "the int return, sign-extended from its u64 slot")
+	})
+}
+
+// TestVMFmodRetDenies makes security_socket_connect return -EPERM for one
+// port only, and checks that detaching restores it.
+func TestVMFmodRetDenies(t *testing.T) {
+	vmtest.Run(t, func(t *testing.T) {
+		denied, allowed := vmtest.Listen(t), vmtest.Listen(t)
+		p := runtime.New(runtime.Info{Name: "deny_port", Kind: runtime.FmodRet, Target: "security_socket_connect"})
+		port := p.ArgPtr("address", 1, "sockaddr").As("sockaddr_in").Field("sin_port", 2, false)
+		p.If(port, asm.JEq, int32(vmtest.Htons(denied)), func() { p.Return(-int32(syscall.EPERM)) })
+		objs, err := runtime.Load(runtime.Options{}, p)
+		require.NoError(t, err)
+
+		assert.ErrorIs(t, vmtest.Connect(denied), syscall.EPERM)
+		assert.NoError(t, vmtest.Connect(allowed))
+		assert.ErrorIs(t, vmtest.Connect(denied), syscall.EPERM)
+		require.NoError(t, objs.Close())
+		assert.NoError(t, vmtest.Connect(denied), "after Close the hook is gone")
+	})
+}
+
+// TestVMVerifierLog makes the verifier reject a read past ctx and checks the
+// error carries its log.
+func TestVMVerifierLog(t *testing.T) {
+	vmtest.Run(t, func(t *testing.T) {
+		p := runtime.New(runtime.Info{Name: "bad_ctx", Kind: runtime.Fentry, Target: "tcp_v4_connect"})
+		p.Emit(runtime.LoadCtx(asm.R1, runtime.CtxReg, 20))
+		_, err := runtime.Load(runtime.Options{}, p)
+		require.Error(t, err)
+		msg := err.Error()
+		assert.Contains(t, msg, "verifier rejected it")
+		assert.Contains(t, msg, "verifier log")
+		assert.Contains(t, msg, "fentry/tcp_v4_connect")
+		assert.Contains(t, msg, "invalid bpf_context access")
+		t.Logf("rejection as the user sees it:\n%s", msg)
+	})
+}
+
+type mmapEvent struct {
+	Len, Pgoff, Flags uint64
+}
+
+// TestVMManyArgs reads do_mmap's len (slot 2) and pgoff (slot 6, past the
+// sixth slot). On kernels before 6.6 the x86-64 trampoline refuses more than
+// six slots, and the error must say so.
+func TestVMManyArgs(t *testing.T) {
+	vmtest.Run(t, func(t *testing.T) {
+		p := runtime.New(runtime.Info{Name: "mmap_args", Kind: runtime.Fentry, Target: "do_mmap"})
+		p.Ringbuf("events", 1<<14)
+		p.FilterTgid(uint32(os.Getpid()))
+		var e mmapEvent
+		ev := p.NewEvent(unsafe.Sizeof(e))
+		ev.Set(unsafe.Offsetof(e.Len), 8, p.Arg("len", 2, 8, false))
+		ev.Set(unsafe.Offsetof(e.Pgoff), 8, p.Arg("pgoff", 6, 8, false))
+		ev.Set(unsafe.Offsetof(e.Flags), 8, p.Arg("flags", 4, 8, false))
+		ev.Output("events")
+		objs, err := runtime.Load(runtime.Options{}, p)
+		if strings.HasPrefix(runtime.KernelRelease(), "6.1.") {
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "at most 6 (x86-64 before Linux 6.6)")
+			t.Logf("as expected on %s: %v", runtime.KernelRelease(), err)
+			return
+		}
+		require.NoError(t, err)
+		defer objs.Close()
+		rd, err := objs.Ringbuf("events")
+		require.NoError(t, err)
+		defer rd.Close()
+
+		fd, err := unix.MemfdCreate("args", 0)
+		require.NoError(t, err)
+		defer unix.Close(fd)
+		page := os.Getpagesize()
+		require.NoError(t, unix.Ftruncate(fd, int64(8*page)))
+		mem, err := unix.Mmap(fd, int64(3*page), 2*page, unix.PROT_READ, unix.MAP_SHARED)
+		require.NoError(t, err)
+		require.NoError(t, unix.Munmap(mem))
+
+		var found bool
+		for _, raw := range vmtest.ReadRecords(t, rd, 1, 2*time.Second) {
+			e, err := runtime.Decode[mmapEvent](raw)
+			require.NoError(t, err)
+			if e.Len == uint64(2*page) && e.Pgoff == 3 {
+				found = true
+				assert.Equal(t, uint64(unix.MAP_SHARED), e.Flags&unix.MAP_SHARED)
+			}
+		}
+		assert.True(t, found, "an event with len=2 pages and pgoff=3")
+	})
+}
+
+type uidEvent struct {
+	Uid uint32
+	Ret uint32
+}
+
+// TestVMStructByValue reads from_kuid_munged's kuid_t argument, a struct
+// passed by value in one slot, and its return value.
+func TestVMStructByValue(t *testing.T) {
+	vmtest.Run(t, func(t *testing.T) {
+		p := runtime.New(runtime.Info{Name: "kuid", Kind: runtime.Fexit, Target: "from_kuid_munged"})
+		p.Ringbuf("events", 1<<14)
+		p.FilterTgid(uint32(os.Getpid()))
+		var e uidEvent
+		ev := p.NewEvent(unsafe.Sizeof(e))
+		ev.Set(unsafe.Offsetof(e.Uid), 4, p.Arg("kuid", 1, 4, false))
+		ev.Set(unsafe.Offsetof(e.Ret), 4, p.Ret(2, 4, false))
+		ev.Output("events")
+		objs, err := runtime.Load(runtime.Options{}, p)
+		require.NoError(t, err)
+		defer objs.Close()
+		rd, err := objs.Ringbuf("events")
+		require.NoError(t, err)
+		defer rd.Close()
+
+		const uid = 4321
+		require.NoError(t, syscall.Setresuid(uid, 0, 0))
+		got := syscall.Getuid()
+		require.NoError(t, syscall.Setresuid(0, 0, 0))
+		require.Equal(t, uid, got)
+
+		var seen bool
+		for _, raw := range vmtest.ReadRecords(t, rd, 1, 2*time.Second) {
+			e, err := runtime.Decode[uidEvent](raw)
+			require.NoError(t, err)
+			if e.Uid == uid {
+				seen = true
+				assert.Equal(t, uint32(uid), e.Ret)
+			}
+		}
+		assert.True(t, seen, "an event with kuid.val == %d", uid)
+	})
+}
