@@ -107,7 +107,8 @@ func (p *Program) Maps() map[string]*ebpf.MapSpec { return p.maps }
 
 // Load emits code that leaves v in dst, widened to 64 bits. dst must be
 // r0-r5 or r7-r9: r6 holds ctx and r10 is read-only.
-func (p *Program) Load(dst asm.Register, v Scalar) {
+func (p *Program) Load(dst asm.Register, value Value) {
+	v := value.AsScalar()
 	if dst == CtxReg || dst == asm.RFP {
 		p.fail(fmt.Errorf("load into %s: r6 holds ctx and r10 is read-only", dst))
 		return
@@ -121,7 +122,7 @@ func (p *Program) Load(dst asm.Register, v Scalar) {
 
 // If emits `if (v op imm) { then }`. then may emit anything, including
 // [Program.Return] and nested Ifs.
-func (p *Program) If(v Scalar, op asm.JumpOp, imm int32, then func()) {
+func (p *Program) If(v Value, op asm.JumpOp, imm int32, then func()) {
 	inverse, ok := inverseJump[op]
 	if !ok {
 		p.fail(fmt.Errorf("if: unsupported comparison %v", op))

@@ -229,7 +229,7 @@ func (e *Event) check(off, size uintptr, what string) bool {
 
 // Set stores v into the field at off, size bytes wide: `*(uN *)(fp + ev +
 // off) = v`.
-func (e *Event) Set(off, size uintptr, v Scalar) {
+func (e *Event) Set(off, size uintptr, v Value) {
 	sz, err := SizeOf(int(size))
 	if err != nil {
 		e.p.fail(fmt.Errorf("event field at %d: %w", off, err))
@@ -255,7 +255,7 @@ func (e *Event) SetComm(off, size uintptr) {
 
 // SetString copies the NUL-terminated string at ptr into the byte array at
 // off, size bytes at most (NUL included): bpf_probe_read_kernel_str.
-func (e *Event) SetString(off, size uintptr, ptr Scalar) {
+func (e *Event) SetString(off, size uintptr, ptr Value) {
 	if e.check(off, size, "string") {
 		e.p.Load(asm.R3, ptr)
 		e.p.emitAll(ProbeReadStr(e.off+int16(off), int32(size), asm.R3))
@@ -270,4 +270,10 @@ func (e *Event) Output(ringbuf string) {
 		return
 	}
 	e.p.emitAll(RingbufOutput(ringbuf, e.off, int32(e.size)))
+}
+
+// RetPtr is a pointer return value (fexit) to a struct or union called typ,
+// typed by the verifier like a pointer argument.
+func (p *Program) RetPtr(nrSlots int, typ string) Ptr {
+	return Ptr{src: p.Ret(nrSlots, 8, false).src, typ: typ, trusted: true}
 }

@@ -42,7 +42,7 @@ func TestVMHandBuiltConnect(t *testing.T) {
 			e, err := runtime.Decode[connectEvent](raw)
 			require.NoError(t, err)
 			assert.Equal(t, uint32(os.Getpid()), e.Pid)
-			assert.Equal(t, "test", string(bytes.TrimRight(e.Comm[:], "\x00")))
+			assert.Equal(t, vmtest.Comm(), string(bytes.TrimRight(e.Comm[:], "\x00")))
 			assert.Equal(t, uint16(unix.AF_INET), e.Family)
 			assert.Equal(t, vmtest.Htons(port), e.Dport)
 			assert.Equal(t, uint32(0x0100007f), e.Daddr, "127.0.0.1 in network order")

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -104,6 +105,16 @@ func ReadRecords(t *testing.T, rd *ringbuf.Reader, want int, wait time.Duration)
 		out = append(out, rec.RawSample)
 	}
 	return out
+}
+
+// Comm is this process's comm as the kernel keeps it: the executable's
+// base name, cut to 15 bytes.
+func Comm() string {
+	data, err := os.ReadFile("/proc/self/comm")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(data))
 }
 
 // Htons converts a port to network byte order as it sits in memory,
