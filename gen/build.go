@@ -41,6 +41,7 @@ func Build(in *Input, spec *cbtf.Spec, opts Options) (*Model, Diagnostics) {
 		opts:    opts,
 		fset:    in.Pkg.Fset,
 		structs: map[cbtf.Type]*structInfo{},
+		failed:  map[string]bool{},
 		goNames: map[string]cbtf.Type{},
 		model:   &Model{Package: in.Pkg.Name, PkgPath: in.Pkg.PkgPath, BTF: opts.BTFName},
 	}
@@ -67,9 +68,10 @@ type builder struct {
 	structs map[cbtf.Type]*structInfo
 	order   []cbtf.Type
 	goNames map[string]cbtf.Type
-	// declared are names the generated file declares, with where they
-	// come from.
-	declared map[string]token.Position
+	// failed are the context types of stubs whose annotation had errors:
+	// their absence is reported through those errors, not again as
+	// "undefined".
+	failed map[string]bool
 }
 
 type structInfo struct {
@@ -118,6 +120,11 @@ func (b *builder) scan() {
 				pos := b.pos(c.Slash)
 				switch {
 				case isAnnotation(c.Text):
+					if fn != nil {
+						// Until the probe is known good, its context type's
+						// absence is explained by the annotation's errors.
+						b.failed[goName(fn.Name.Name)] = true
+					}
 					if fn == nil {
 						b.diags.errorf(pos, "%s is not on a function: annotate a func stub taking the generated context type", strings.SplitN(c.Text, " ", 2)[0])
 						continue
@@ -585,7 +592,7 @@ func (b *builder) filterLoadErrors() {
 	gen := b.generatedNames()
 	for _, d := range b.in.loadErrors {
 		if name, ok := strings.CutPrefix(d.Message, "undefined: "); ok {
-			if _, generated := gen[name]; generated {
+			if _, generated := gen[name]; generated || b.failed[name] {
 				continue
 			}
 		}

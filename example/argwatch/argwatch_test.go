@@ -1,0 +1,98 @@
+package argwatch_test
+
+import (
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"github.com/fentrygen/fentrygen/example/argwatch"
+	"github.com/fentrygen/fentrygen/internal/vmtest"
+	"github.com/fentrygen/fentrygen/runtime"
+)
+
+// TestVMManyArgs maps a file at a known offset and reads do_mmap's len,
+// prot, flags and pgoff (slot 6 on 6.12, where vm_flags comes first) from
+// the generated probe. On 6.1 the x86-64 trampoline takes six slots at
+// most, and loading must say so.
+func TestVMManyArgs(t *testing.T) {
+	vmtest.Run(t, func(t *testing.T) {
+		argwatch.OnlyPid = uint32(os.Getpid())
+		defer func() { argwatch.OnlyPid = 0 }()
+		objs, err := runtime.Load(runtime.Options{}, argwatch.OnMmapProgram())
+		if strings.HasPrefix(runtime.KernelRelease(), "6.1.") {
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "this kernel's BPF trampoline takes at most 6")
+			t.Logf("on %s, as the user sees it: %v", runtime.KernelRelease(), err)
+			return
+		}
+		require.NoError(t, err)
+		defer objs.Close()
+		rd, err := argwatch.MmapReader(objs)
+		require.NoError(t, err)
+		defer rd.Close()
+
+		fd, err := unix.MemfdCreate("argwatch", 0)
+		require.NoError(t, err)
+		defer unix.Close(fd)
+		page := os.Getpagesize()
+		require.NoError(t, unix.Ftruncate(fd, int64(16*page)))
+		mem, err := unix.Mmap(fd, int64(5*page), 3*page, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+		require.NoError(t, err)
+		require.NoError(t, unix.Munmap(mem))
+
+		var found *argwatch.Mmap
+		for {
+			e, err := rd.ReadTimeout(time.Second)
+			if err != nil {
+				break
+			}
+			if e.Pgoff == 5 && e.Len == uint64(3*page) {
+				found = &e
+			}
+		}
+		require.NotNil(t, found, "an event for the mmap of 3 pages at page 5")
+		assert.Equal(t, uint64(unix.PROT_READ|unix.PROT_WRITE), found.Prot)
+		assert.Equal(t, uint64(unix.MAP_SHARED), found.Flags&unix.MAP_SHARED)
+		t.Logf("do_mmap on %s: %+v", runtime.KernelRelease(), *found)
+	})
+}
+
+// TestVMStructByValue reads kuid_t, a struct passed by value, and the
+// return value of from_kuid_munged while the real uid is 4321.
+func TestVMStructByValue(t *testing.T) {
+	vmtest.Run(t, func(t *testing.T) {
+		argwatch.OnlyPid = uint32(os.Getpid())
+		defer func() { argwatch.OnlyPid = 0 }()
+		objs, err := runtime.Load(runtime.Options{}, argwatch.OnUidProgram())
+		require.NoError(t, err)
+		defer objs.Close()
+		rd, err := argwatch.UidReader(objs)
+		require.NoError(t, err)
+		defer rd.Close()
+
+		const uid = 4321
+		require.NoError(t, syscall.Setresuid(uid, 0, 0))
+		got := syscall.Getuid()
+		require.NoError(t, syscall.Setresuid(0, 0, 0))
+		require.Equal(t, uid, got)
+
+		var seen bool
+		for {
+			e, err := rd.ReadTimeout(time.Second)
+			if err != nil {
+				break
+			}
+			if e.Kuid == uid {
+				seen = true
+				assert.Equal(t, uint32(uid), e.Ret)
+			}
+		}
+		assert.True(t, seen, "an event with kuid.val == %d", uid)
+	})
+}

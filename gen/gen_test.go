@@ -1,0 +1,258 @@
+package gen_test
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	cbtf "github.com/cilium/ebpf/btf"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/tools/txtar"
+
+	fbtf "github.com/fentrygen/fentrygen/btf"
+	"github.com/fentrygen/fentrygen/gen"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
+
+const output = "fentrygen_gen.go"
+
+// snapshot is the committed BTF every golden case is generated against.
+func snapshot(t *testing.T) *cbtf.Spec {
+	t.Helper()
+	spec, err := fbtf.LoadFile(filepath.Join("..", "testdata", "btf", "vmlinux-min.btf"))
+	require.NoError(t, err)
+	return spec
+}
+
+// module writes files into a new module that requires this checkout by a
+// replace directive, with this checkout's go.sum, so it builds offline.
+func module(t *testing.T, files map[string][]byte) string {
+	t.Helper()
+	root, err := filepath.Abs("..")
+	require.NoError(t, err)
+	gomod, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	require.NoError(t, err)
+	// Every require block of this module, so the graph needs no updates.
+	var requires string
+	for _, block := range regexp.MustCompile(`(?s)require \(.*?\)`).FindAllString(string(gomod), -1) {
+		requires += block + "\n"
+	}
+	require.NotEmpty(t, requires)
+	dir := t.TempDir()
+	goLine := regexp.MustCompile(`(?m)^go .*$`).FindString(string(gomod))
+	mod := "module example.com/probes\n\n" + goLine + "\n\nrequire github.com/fentrygen/fentrygen v0.0.0\n\n" + requires +
+		"\n\nreplace github.com/fentrygen/fentrygen => " + root + "\n"
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "go.mod"), []byte(mod), 0o644))
+	sum, err := os.ReadFile(filepath.Join(root, "go.sum"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "go.sum"), sum, 0o644))
+	for name, data := range files {
+		require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), data, 0o644))
+	}
+	return dir
+}
+
+// generate runs load -> build -> emit on dir like the CLI does, returning
+// the code and the diagnostics relative to dir.
+func generate(t *testing.T, dir string, spec *cbtf.Spec) ([]byte, []string) {
+	t.Helper()
+	inputs, err := gen.Load(gen.Config{Dir: dir})
+	require.NoError(t, err)
+	require.Len(t, inputs, 1)
+	model, diags := gen.Build(inputs[0], spec, gen.Options{BTFName: "snapshot"})
+	var lines []string
+	for _, d := range diags {
+		lines = append(lines, d.Relative(dir))
+	}
+	if model == nil {
+		return nil, lines
+	}
+	code, err := gen.Emit(model)
+	require.NoError(t, err)
+	return code, lines
+}
+
+func TestGolden(t *testing.T) {
+	spec := snapshot(t)
+	paths, err := filepath.Glob(filepath.Join("..", "testdata", "golden", "*.txtar"))
+	require.NoError(t, err)
+	require.NotEmpty(t, paths)
+	for _, path := range paths {
+		t.Run(strings.TrimSuffix(filepath.Base(path), ".txtar"), func(t *testing.T) {
+			ar, err := txtar.ParseFile(path)
+			require.NoError(t, err)
+			inputs := map[string][]byte{}
+			var want, wantErrs *txtar.File
+			for i, f := range ar.Files {
+				switch f.Name {
+				case output:
+					want = &ar.Files[i]
+				case "errors":
+					wantErrs = &ar.Files[i]
+				default:
+					inputs[f.Name] = f.Data
+				}
+			}
+			dir := module(t, inputs)
+			code, diags := generate(t, dir, spec)
+			gotErrs := strings.Join(diags, "\n")
+			if gotErrs != "" {
+				gotErrs += "\n"
+			}
+			if *update {
+				if wantErrs != nil || code == nil {
+					setFile(ar, "errors", []byte(gotErrs))
+				} else {
+					setFile(ar, output, code)
+				}
+				require.NoError(t, os.WriteFile(path, txtar.Format(ar), 0o644))
+				return
+			}
+			if wantErrs != nil {
+				assert.Nil(t, code, "a package with errors generates nothing")
+				assert.Equal(t, string(wantErrs.Data), gotErrs)
+				return
+			}
+			require.NotNil(t, want, "%s has no %s section: run go test ./gen -update", path, output)
+			require.Empty(t, diags)
+			assert.Equal(t, string(want.Data), string(code), "generated code differs from %s (go test ./gen -update rewrites it)", path)
+
+			// Deterministic: a second run gives the same bytes.
+			again, _ := generate(t, dir, spec)
+			assert.Equal(t, code, again)
+		})
+	}
+}
+
+func setFile(ar *txtar.Archive, name string, data []byte) {
+	for i := range ar.Files {
+		if ar.Files[i].Name == name {
+			ar.Files[i].Data = data
+			return
+		}
+	}
+	ar.Files = append(ar.Files, txtar.File{Name: name, Data: data})
+}
+
+// TestGeneratedCodeBuilds writes each golden output next to its input and
+// runs go build and go vet on the result, then shows a misspelled member
+// failing to compile.
+func TestGeneratedCodeBuilds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds whole modules")
+	}
+	for _, name := range []string{"connect", "manyargs"} {
+		t.Run(name, func(t *testing.T) {
+			ar, err := txtar.ParseFile(filepath.Join("..", "testdata", "golden", name+".txtar"))
+			require.NoError(t, err)
+			files := map[string][]byte{}
+			for _, f := range ar.Files {
+				files[f.Name] = f.Data
+			}
+			require.Contains(t, files, output)
+			dir := module(t, files)
+			goCmd(t, dir, "build", "./...")
+			goCmd(t, dir, "vet", "./...")
+		})
+	}
+	t.Run("misspelled member", func(t *testing.T) {
+		ar, err := txtar.ParseFile(filepath.Join("..", "testdata", "golden", "connect.txtar"))
+		require.NoError(t, err)
+		files := map[string][]byte{}
+		for _, f := range ar.Files {
+			files[f.Name] = f.Data
+		}
+		files["probes.go"] = bytes.Replace(files["probes.go"], []byte("SkcReuse()"), []byte("SkcReuze()"), 1)
+		dir := module(t, files)
+		cmd := exec.Command("go", "build", "./...")
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		require.Error(t, err, "a member that does not exist must not compile")
+		assert.Contains(t, string(out), "SkcReuze undefined (type SockCommon has no field or method SkcReuze")
+	})
+}
+
+func goCmd(t *testing.T, dir string, args ...string) {
+	t.Helper()
+	cmd := exec.Command("go", args...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "go %s:\n%s", strings.Join(args, " "), out)
+}
+
+// TestExampleUpToDate regenerates example/ in memory, from each package's
+// pinned BTF, and compares it with what is committed.
+func TestExampleUpToDate(t *testing.T) {
+	inputs, err := gen.Load(gen.Config{Dir: filepath.Join("..", "example"), Patterns: []string{"./..."}})
+	require.NoError(t, err)
+	require.NotEmpty(t, inputs)
+	var checked []string
+	for _, in := range inputs {
+		pinned := filepath.Join(filepath.Dir(in.Output), "fentrygen.btf")
+		spec, err := fbtf.LoadFile(pinned)
+		require.NoError(t, err, "every example pins its BTF")
+		model, diags := gen.Build(in, spec, gen.Options{})
+		require.Nil(t, diagErrors(diags), in.Pkg.PkgPath)
+		require.NotNil(t, model)
+		if len(model.Probes) == 0 {
+			continue
+		}
+		code, err := gen.Emit(model)
+		require.NoError(t, err)
+		committed, err := os.ReadFile(in.Output)
+		require.NoError(t, err, "%s: generated file missing: run go generate ./example/...", in.Pkg.PkgPath)
+		assert.Equal(t, string(committed), string(code), "%s is stale: run go generate ./example/...", in.Output)
+		checked = append(checked, in.Pkg.PkgPath)
+	}
+	sort.Strings(checked)
+	t.Logf("up to date: %v", checked)
+}
+
+func diagErrors(ds gen.Diagnostics) error {
+	if ds.HasErrors() {
+		return ds
+	}
+	return nil
+}
+
+// TestTooManySlots needs a function no kernel has: a synthetic BTF.
+func TestTooManySlots(t *testing.T) {
+	pair := &cbtf.Struct{Name: "pair", Size: 16, Members: []cbtf.Member{
+		{Name: "a", Type: &cbtf.Int{Name: "u64", Size: 8}}, {Name: "b", Type: &cbtf.Int{Name: "u64", Size: 8}, Offset: 64},
+	}}
+	var params []cbtf.FuncParam
+	for _, n := range []string{"a", "b", "c", "d", "e", "f", "g"} {
+		params = append(params, cbtf.FuncParam{Name: n, Type: pair})
+	}
+	b, err := cbtf.NewBuilder([]cbtf.Type{&cbtf.Func{Name: "wide", Type: &cbtf.FuncProto{Return: &cbtf.Int{Name: "int", Size: 4, Encoding: cbtf.Signed}, Params: params}}}, nil)
+	require.NoError(t, err)
+	spec, err := b.Spec()
+	require.NoError(t, err)
+	dir := module(t, map[string][]byte{"probes.go": []byte("package probes\n\n//fentry:wide\nfunc onWide(p *OnWide) {}\n")})
+	code, diags := generate(t, dir, spec)
+	assert.Nil(t, code)
+	assert.Equal(t, []string{"probes.go:3:10: fentry: function wide: arguments need more than 12 ctx slots (14)"}, diags)
+}
+
+// TestModelPrints checks -debug-model's JSON names what was resolved.
+func TestModelPrints(t *testing.T) {
+	dir := module(t, map[string][]byte{"probes.go": []byte("package probes\n\n//fexit:tcp_v4_connect args=sk ret\nfunc onExit(p *OnExit) {}\n")})
+	inputs, err := gen.Load(gen.Config{Dir: dir})
+	require.NoError(t, err)
+	model, diags := gen.Build(inputs[0], snapshot(t), gen.Options{BTFName: "snap"})
+	require.Empty(t, diags)
+	js := string(model.JSON())
+	for _, want := range []string{`"target": "tcp_v4_connect"`, `"c_name": "sk"`, `"go_type": "S32"`, `"num_slots": 3`, `"btf": "snap"`} {
+		assert.Contains(t, js, want)
+	}
+	assert.Regexp(t, regexp.MustCompile(`"go_name": "Sock"`), js)
+}
