@@ -73,6 +73,12 @@ func Kernels() ([]Kernel, error) {
 
 func kernel(dir, name, meta string) (Kernel, error) {
 	pkg, resolveErr := resolve(meta)
+	if resolveErr != nil && os.Geteuid() == 0 {
+		// A fresh machine may have no package lists yet.
+		if exec.Command("apt-get", "update", "-qq").Run() == nil {
+			pkg, resolveErr = resolve(meta)
+		}
+	}
 	if resolveErr != nil {
 		// Offline: use what an earlier run unpacked, if anything.
 		matches, _ := filepath.Glob(filepath.Join(dir, "linux-image-"+name+".*-cloud-amd64"))

@@ -13,9 +13,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -50,13 +53,17 @@ func Run(t *testing.T, body func(t *testing.T)) {
 		return
 	}
 	h, err := host()
+	if err == nil {
+		err = h.testImage()
+	}
 	if err != nil {
 		unavailable(t, err)
 		return
 	}
 	for _, k := range h.kernels {
 		t.Run(k.Name, func(t *testing.T) {
-			res, err := h.boot(k, t.Name(), strings.SplitN(t.Name(), "/", 2)[0])
+			top := strings.SplitN(t.Name(), "/", 2)[0]
+			res, err := h.boot(k, h.testInitrd, []string{"/test", "-test.run=^" + regexp.QuoteMeta(top) + "$", "-test.v", "-test.count=1"})
 			if err != nil {
 				t.Fatalf("boot %s: %v\n%s", k.Package, err, res.output)
 			}
@@ -97,11 +104,14 @@ func report(t *testing.T, k Kernel, res result) {
 	t.Logf("ran on Linux %s (%s) in %.1fs:\n%s", res.release, k.Package, res.elapsed.Seconds(), res.output)
 }
 
-// hostEnv is what booting needs, prepared once per test process.
+// hostEnv is what booting needs, prepared once per process.
 type hostEnv struct {
 	qemu    string
 	kernels []Kernel
-	initrd  string
+
+	testOnce   sync.Once
+	testInitrd string
+	testErr    error
 }
 
 var host = sync.OnceValues(func() (*hostEnv, error) {
@@ -113,26 +123,31 @@ var host = sync.OnceValues(func() (*hostEnv, error) {
 	if err != nil {
 		return nil, err
 	}
-	initrd, err := buildInitrd()
-	if err != nil {
-		return nil, err
-	}
-	return &hostEnv{qemu: qemu, kernels: kernels, initrd: initrd}, nil
+	return &hostEnv{qemu: qemu, kernels: kernels}, nil
 })
 
-// buildInitrd packs the static vminit as /init and this package's test
-// binary, built with CGO_ENABLED=0, as /test.
-func buildInitrd() (string, error) {
+// testImage builds, once, the initrd holding this package's test binary.
+func (h *hostEnv) testImage() error {
+	h.testOnce.Do(func() {
+		// go test runs a package's tests in the package's folder: "." is it.
+		h.testInitrd, h.testErr = buildInitrd("test", "test", "-c", ".")
+	})
+	return h.testErr
+}
+
+// buildInitrd packs the static vminit as /init and, as /name, what
+// `go ARGS -o FILE` builds with CGO_ENABLED=0.
+func buildInitrd(name string, goArgs ...string) (string, error) {
 	dir, err := os.MkdirTemp("", "fentrygen-vm-")
 	if err != nil {
 		return "", err
 	}
 	initBin := filepath.Join(dir, "init")
-	testBin := filepath.Join(dir, "test")
-	// go test runs a package's tests in the package's folder: "." is it.
+	testBin := filepath.Join(dir, name)
+	main := append(append([]string{}, goArgs[:len(goArgs)-1]...), "-o", testBin, goArgs[len(goArgs)-1])
 	for _, args := range [][]string{
 		{"build", "-o", initBin, "github.com/fentrygen/fentrygen/internal/vmtest/vminit"},
-		{"test", "-c", "-o", testBin, "."},
+		main,
 	} {
 		cmd := exec.Command("go", args...)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -141,7 +156,7 @@ func buildInitrd() (string, error) {
 		}
 	}
 	files := map[string]cpioFile{}
-	for name, path := range map[string]string{"init": initBin, "test": testBin} {
+	for name, path := range map[string]string{"init": initBin, name: testBin} {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return "", err
@@ -176,15 +191,20 @@ func Timeout() time.Duration {
 
 var exitLine = regexp.MustCompile(markerExit + ` (-?\d+)`)
 
-// boot runs the test called top in the guest: the kernel command line's
-// words after "--" reach /init, which passes them to /test.
-func (h *hostEnv) boot(k Kernel, name, top string) (result, error) {
+// boot runs argv in the guest: the kernel command line's words after "--"
+// reach /init, which runs them. Words must not contain spaces.
+func (h *hostEnv) boot(k Kernel, initrd string, argv []string) (result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), Timeout())
 	defer cancel()
+	for _, a := range argv {
+		if strings.ContainsAny(a, " \t\"") {
+			return result{}, fmt.Errorf("guest argument %q: no spaces or quotes on a kernel command line", a)
+		}
+	}
 	args := []string{
 		"-accel", "tcg", "-cpu", "max", "-m", "1G", "-smp", "2",
-		"-kernel", k.Vmlinuz, "-initrd", h.initrd,
-		"-append", "console=ttyS0 quiet panic=-1 -- /test -test.run=^" + regexp.QuoteMeta(top) + "$ -test.v -test.count=1",
+		"-kernel", k.Vmlinuz, "-initrd", initrd,
+		"-append", "console=ttyS0 quiet panic=-1 -- " + strings.Join(argv, " "),
 		"-nographic", "-no-reboot", "-nic", "none",
 	}
 	cmd := exec.CommandContext(ctx, h.qemu, args...)
@@ -196,7 +216,7 @@ func (h *hostEnv) boot(k Kernel, name, top string) (result, error) {
 	res := parse(out.String())
 	res.elapsed = time.Since(start)
 	if ctx.Err() != nil {
-		return res, fmt.Errorf("%s did not power off within %v", name, Timeout())
+		return res, fmt.Errorf("%s did not power off within %v", strings.Join(argv, " "), Timeout())
 	}
 	if err != nil {
 		return res, fmt.Errorf("qemu: %w", err)
@@ -244,4 +264,56 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// RunProgram builds the main package pkg (static), boots each test kernel
+// with it as /BASENAME run with args, and writes what it printed under a
+// heading naming the kernel. QEMU and the kernels are installed when
+// missing and possible (see EnsureQEMU).
+func RunProgram(w io.Writer, pkg string, args ...string) error {
+	if err := EnsureQEMU(w); err != nil {
+		return err
+	}
+	h, err := host()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "building %s for the guest...\n", pkg)
+	name := path.Base(pkg)
+	initrd, err := buildInitrd(name, "build", pkg)
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(filepath.Dir(initrd))
+	for _, k := range h.kernels {
+		res, err := h.boot(k, initrd, append([]string{"/" + name}, args...))
+		fmt.Fprintf(w, "\n=== Linux %s (Debian %s, QEMU TCG guest, %.1fs) ===\n%s\n", res.release, k.Package, res.elapsed.Seconds(), res.output)
+		if err != nil {
+			return fmt.Errorf("kernel %s: %w", k.Name, err)
+		}
+		if res.exit != 0 {
+			return fmt.Errorf("kernel %s: the program exited with status %d", k.Name, res.exit)
+		}
+	}
+	return nil
+}
+
+// EnsureQEMU installs qemu-system-x86 with apt-get when it is missing and
+// this process is root; otherwise it says what to run.
+func EnsureQEMU(w io.Writer) error {
+	if _, err := exec.LookPath("qemu-system-x86_64"); err == nil {
+		return nil
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("qemu-system-x86_64 not found: run sudo apt-get install qemu-system-x86")
+	}
+	fmt.Fprintln(w, "installing qemu-system-x86 (apt-get)...")
+	for _, args := range [][]string{{"update", "-qq"}, {"install", "-y", "-qq", "qemu-system-x86"}} {
+		cmd := exec.Command("apt-get", args...)
+		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("apt-get %s: %w\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	return nil
 }
