@@ -64,17 +64,28 @@ func Load(cfg Config) ([]*Input, error) {
 	}
 	overlay := map[string][]byte{}
 	outputs := map[string]string{}
+	var firstErr error
 	for _, p := range first {
 		dir := packageDir(p)
 		if dir == "" {
-			if len(p.Errors) > 0 {
-				return nil, fmt.Errorf("%s", p.Errors[0])
+			// A folder of tests only (or nothing): nothing to generate.
+			if firstErr == nil {
+				firstErr = fmt.Errorf("package %s has no Go files", p.PkgPath)
+				if len(p.Errors) > 0 {
+					firstErr = fmt.Errorf("%s", p.Errors[0])
+				}
 			}
-			return nil, fmt.Errorf("package %s has no Go files", p.PkgPath)
+			continue
 		}
 		out := filepath.Join(dir, cfg.Output)
 		overlay[out] = []byte("package " + p.Name + "\n")
 		outputs[p.PkgPath] = out
+	}
+	if len(outputs) == 0 {
+		if firstErr == nil {
+			firstErr = fmt.Errorf("no packages match %s", strings.Join(patterns, " "))
+		}
+		return nil, firstErr
 	}
 	fset := token.NewFileSet()
 	pkgs, err := packages.Load(&packages.Config{Mode: loadMode, Dir: cfg.Dir, Env: cfg.Env, BuildFlags: flags, Fset: fset, Overlay: overlay}, patterns...)
@@ -83,6 +94,9 @@ func Load(cfg Config) ([]*Input, error) {
 	}
 	var inputs []*Input
 	for _, p := range pkgs {
+		if _, ok := outputs[p.PkgPath]; !ok {
+			continue
+		}
 		in := &Input{Pkg: p, Output: outputs[p.PkgPath]}
 		for _, e := range p.Errors {
 			if e.Kind == packages.ListError && compileOutput(e.Msg) {

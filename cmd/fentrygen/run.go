@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	cbtf "github.com/cilium/ebpf/btf"
 
@@ -43,7 +44,7 @@ func newFlags(stderr io.Writer, name, synopsis string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: %s\n", synopsis)
+		fmt.Fprintf(stderr, "usage: %s\n", strings.ReplaceAll(synopsis, "`", ""))
 		fs.PrintDefaults()
 	}
 	return fs
