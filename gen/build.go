@@ -6,7 +6,9 @@ import (
 	"go/ast"
 	"go/token"
 	"go/types"
+	"maps"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -550,7 +552,7 @@ func (b *builder) generatedNames() map[string]string {
 func (b *builder) checkNames() {
 	scope := b.in.Pkg.Types.Scope()
 	gen := b.generatedNames()
-	for _, name := range sortedKeys(gen) {
+	for _, name := range slices.Sorted(maps.Keys(gen)) {
 		obj := scope.Lookup(name)
 		if obj == nil {
 			continue
@@ -598,13 +600,4 @@ func (b *builder) filterLoadErrors() {
 		}
 		b.diags.list = append(b.diags.list, d)
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -3,7 +3,8 @@ package runtime
 import (
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -59,7 +60,7 @@ func Load(opts Options, progs ...*Program) (_ *Objects, err error) {
 		}
 	}()
 	for _, p := range progs {
-		for _, name := range sortedKeys(p.Maps()) {
+		for _, name := range slices.Sorted(maps.Keys(p.Maps())) {
 			spec := p.Maps()[name]
 			if _, ok := objs.Maps[name]; ok {
 				continue
@@ -139,7 +140,7 @@ func attachError(info Info, target Target, err error) error {
 func (o *Objects) Ringbuf(name string) (*ringbuf.Reader, error) {
 	m, ok := o.Maps[name]
 	if !ok {
-		return nil, fmt.Errorf("no ring buffer %q (have %s)", name, strings.Join(sortedKeys(o.Maps), ", "))
+		return nil, fmt.Errorf("no ring buffer %q (have %s)", name, strings.Join(slices.Sorted(maps.Keys(o.Maps)), ", "))
 	}
 	return ringbuf.NewReader(m)
 }
@@ -147,24 +148,15 @@ func (o *Objects) Ringbuf(name string) (*ringbuf.Reader, error) {
 // Close detaches and releases everything, links first.
 func (o *Objects) Close() error {
 	var errs []error
-	for _, name := range sortedKeys(o.Links) {
+	for _, name := range slices.Sorted(maps.Keys(o.Links)) {
 		errs = append(errs, o.Links[name].Close())
 	}
-	for _, name := range sortedKeys(o.Programs) {
+	for _, name := range slices.Sorted(maps.Keys(o.Programs)) {
 		errs = append(errs, o.Programs[name].Close())
 	}
-	for _, name := range sortedKeys(o.Maps) {
+	for _, name := range slices.Sorted(maps.Keys(o.Maps)) {
 		errs = append(errs, o.Maps[name].Close())
 	}
 	o.Links, o.Programs, o.Maps = nil, nil, nil
 	return errors.Join(errs...)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -10,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/ringbuf"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -18,17 +19,25 @@ import (
 	"github.com/fentrygen/fentrygen/runtime"
 )
 
+// attach loads and attaches p and opens its "events" ring buffer, all
+// closed when the test ends.
+func attach(t *testing.T, p *runtime.Program) *ringbuf.Reader {
+	t.Helper()
+	objs, err := runtime.Load(runtime.Options{}, p)
+	require.NoError(t, err)
+	t.Cleanup(func() { objs.Close() })
+	rd, err := objs.Ringbuf("events")
+	require.NoError(t, err)
+	t.Cleanup(func() { rd.Close() })
+	return rd
+}
+
 // TestVMHandBuiltConnect loads the hand-built tcp_v4_connect program in a
 // real kernel and checks every field of every event against the connects
 // this process made.
 func TestVMHandBuiltConnect(t *testing.T) {
 	vmtest.Run(t, func(t *testing.T) {
-		objs, err := runtime.Load(runtime.Options{}, buildConnect(t))
-		require.NoError(t, err)
-		defer objs.Close()
-		rd, err := objs.Ringbuf("events")
-		require.NoError(t, err)
-		defer rd.Close()
+		rd := attach(t, buildConnect(t))
 
 		port := vmtest.Listen(t)
 		const n = 5
@@ -72,12 +81,7 @@ func TestVMFexitReturn(t *testing.T) {
 		ev.Set(unsafe.Offsetof(e.Ret), unsafe.Sizeof(e.Ret), p.Ret(3, 4, true))
 		ev.Set(unsafe.Offsetof(e.Pid), unsafe.Sizeof(e.Pid), runtime.TgidValue())
 		ev.Output("events")
-		objs, err := runtime.Load(runtime.Options{}, p)
-		require.NoError(t, err)
-		defer objs.Close()
-		rd, err := objs.Ringbuf("events")
-		require.NoError(t, err)
-		defer rd.Close()
+		rd := attach(t, p)
 
 		port := vmtest.Listen(t)
 		require.NoError(t, vmtest.Connect(port))
@@ -202,12 +206,7 @@ func TestVMStructByValue(t *testing.T) {
 		ev.Set(unsafe.Offsetof(e.Uid), 4, p.Arg("kuid", 1, 4, false))
 		ev.Set(unsafe.Offsetof(e.Ret), 4, p.Ret(2, 4, false))
 		ev.Output("events")
-		objs, err := runtime.Load(runtime.Options{}, p)
-		require.NoError(t, err)
-		defer objs.Close()
-		rd, err := objs.Ringbuf("events")
-		require.NoError(t, err)
-		defer rd.Close()
+		rd := attach(t, p)
 
 		const uid = 4321
 		require.NoError(t, syscall.Setresuid(uid, 0, 0))

@@ -76,6 +76,10 @@ func generate(stdout, stderr io.Writer, cwd string, in *gen.Input, btfFile strin
 		_, err := stdout.Write(model.JSON())
 		return err
 	}
+	if len(model.Probes) == 0 && len(model.Events) == 0 {
+		fmt.Fprintf(stderr, "fentrygen: package %s has no //fentry:, //fexit: or //fmod_ret: annotations: nothing written\n", in.Pkg.PkgPath)
+		return nil
+	}
 	code, err := gen.Emit(model)
 	if err != nil {
 		return err

@@ -12,15 +12,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Listen starts a TCP listener on 127.0.0.1 that accepts and closes every
-// connection until the test ends, and returns its port.
-func Listen(t *testing.T) uint16 {
-	t.Helper()
+// Serve starts a TCP listener on 127.0.0.1 that accepts and closes every
+// connection until it is closed, and returns it with its port.
+func Serve() (net.Listener, uint16, error) {
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("listen: %v", err)
+		return nil, 0, err
 	}
-	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -30,7 +28,18 @@ func Listen(t *testing.T) uint16 {
 			c.Close()
 		}
 	}()
-	return uint16(ln.Addr().(*net.TCPAddr).Port)
+	return ln, uint16(ln.Addr().(*net.TCPAddr).Port), nil
+}
+
+// Listen is Serve for a test: the listener closes when the test ends.
+func Listen(t *testing.T) uint16 {
+	t.Helper()
+	ln, port, err := Serve()
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return port
 }
 
 // Connect makes one TCP connection to 127.0.0.1:port with connect(2) and
@@ -54,28 +63,6 @@ func ConnectWrongFamily(port uint16) error {
 	}
 	defer unix.Close(fd)
 	return unix.Connect(fd, &unix.SockaddrInet6{Port: int(port), Addr: [16]byte{15: 1}})
-}
-
-// SetLoopback brings lo up or down.
-func SetLoopback(up bool) error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	ifr, err := unix.NewIfreq("lo")
-	if err != nil {
-		return err
-	}
-	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
-		return err
-	}
-	flags := ifr.Uint16() &^ unix.IFF_UP
-	if up {
-		flags |= unix.IFF_UP
-	}
-	ifr.SetUint16(flags)
-	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
 }
 
 // ReadRecords reads records from rd until want have arrived or wait passes

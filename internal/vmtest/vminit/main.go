@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/fentrygen/fentrygen/internal/netif"
 )
 
 const (
@@ -51,7 +53,7 @@ func run(code *int) error {
 	if err := unix.Uname(&u); err == nil {
 		fmt.Printf("%s %s\n", markerKernel, strings.TrimRight(string(u.Release[:]), "\x00"))
 	}
-	if err := loopbackUp(); err != nil {
+	if err := netif.SetUp("lo", true); err != nil {
 		return fmt.Errorf("bring lo up: %w", err)
 	}
 	// The kernel hands init the command line's words after "--".
@@ -81,23 +83,6 @@ func run(code *int) error {
 		return err
 	}
 	return nil
-}
-
-func loopbackUp() error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	ifr, err := unix.NewIfreq("lo")
-	if err != nil {
-		return err
-	}
-	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
-		return err
-	}
-	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
-	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
 }
 
 func lines(path string) ([]string, error) {

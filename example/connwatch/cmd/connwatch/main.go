@@ -64,28 +64,12 @@ func refused(err error) bool {
 // runDemo loads the probes for this process only, connects n times to one
 // listener and once to a port denyConnect refuses, and prints the events.
 func runDemo(w io.Writer, n int) error {
-	accept := func() (*net.TCPListener, uint16, error) {
-		ln, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			return nil, 0, err
-		}
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				c.Close()
-			}
-		}()
-		return ln, uint16(ln.Addr().(*net.TCPAddr).Port), nil
-	}
-	open, openPort, err := accept()
+	open, openPort, err := vmtest.Serve()
 	if err != nil {
 		return err
 	}
 	defer open.Close()
-	closed, closedPort, err := accept()
+	closed, closedPort, err := vmtest.Serve()
 	if err != nil {
 		return err
 	}
@@ -111,31 +95,18 @@ func runDemo(w io.Writer, n int) error {
 
 	fmt.Fprintf(w, "probes attached on Linux %s: onConnect (fentry tcp_v4_connect), onConnectExit (fexit), denyConnect (fmod_ret security_socket_connect refuses port %d)\n", runtime.KernelRelease(), closedPort)
 	for range n {
-		fmt.Fprintf(w, "connect 127.0.0.1:%d -> %s\n", openPort, errText(dial(openPort)))
+		fmt.Fprintf(w, "connect 127.0.0.1:%d -> %s\n", openPort, errText(vmtest.Connect(openPort)))
 	}
-	fmt.Fprintf(w, "connect 127.0.0.1:%d -> %s\n", closedPort, errText(dial(closedPort)))
+	fmt.Fprintf(w, "connect 127.0.0.1:%d -> %s\n", closedPort, errText(vmtest.Connect(closedPort)))
 
-	seen := 0
-	for {
-		e, err := events.ReadTimeout(500 * time.Millisecond)
-		if errors.Is(err, runtime.ErrTimeout) {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		printEvent(w, e)
-		seen++
+	seen, err := drain(events, func(e connwatch.ConnectEvent) { printEvent(w, e) })
+	if err != nil {
+		return err
 	}
-	for {
-		r, err := results.ReadTimeout(200 * time.Millisecond)
-		if errors.Is(err, runtime.ErrTimeout) {
-			break
-		}
-		if err != nil {
-			return err
-		}
+	if _, err := drain(results, func(r connwatch.ConnectResult) {
 		fmt.Fprintf(w, "  fexit   pid=%d tcp_v4_connect returned %d\n", r.Pid, r.Ret)
+	}); err != nil {
+		return err
 	}
 	if seen != n {
 		return fmt.Errorf("saw %d connect events, made %d connects that reached tcp_v4_connect", seen, n)
@@ -143,14 +114,21 @@ func runDemo(w io.Writer, n int) error {
 	return nil
 }
 
-// dial connects with connect(2) and returns its error.
-func dial(port uint16) error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return err
+// drain hands each queued record to f until none arrives for half a
+// second, and counts them.
+func drain[T any](rd *runtime.Reader[T], f func(T)) (int, error) {
+	n := 0
+	for {
+		v, err := rd.ReadTimeout(500 * time.Millisecond)
+		if errors.Is(err, runtime.ErrTimeout) {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+		f(v)
+		n++
 	}
-	defer unix.Close(fd)
-	return unix.Connect(fd, &unix.SockaddrInet4{Port: int(port), Addr: [4]byte{127, 0, 0, 1}})
 }
 
 func errText(err error) string {
