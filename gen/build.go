@@ -572,19 +572,12 @@ func (b *builder) checkNames() {
 	}
 	kernel := map[string]string{}
 	for _, p := range b.model.Probes {
-		name := kernelName(p.Stub)
+		name := runtime.KernelName(p.Stub)
 		if other, ok := kernel[name]; ok {
 			b.diags.errorf(p.Pos, "probes %s and %s have one kernel program name %q (15 bytes): rename one", other, p.Stub, name)
 		}
 		kernel[name] = p.Stub
 	}
-}
-
-func kernelName(s string) string {
-	if len(s) > 15 {
-		return s[:15]
-	}
-	return s
 }
 
 // filterLoadErrors keeps go/packages' errors except "undefined: X" for X

@@ -88,7 +88,7 @@ func (i Info) SectionName() string { return SectionName(i.Kind, i.Target, i.Slee
 // ebpf.NewProgram and link.AttachTracing.
 func (i Info) ProgramSpec(insns asm.Instructions) *ebpf.ProgramSpec {
 	spec := &ebpf.ProgramSpec{
-		Name:         kernelName(i.Name),
+		Name:         KernelName(i.Name),
 		Type:         i.Kind.ProgramType(),
 		AttachType:   i.Kind.AttachType(),
 		AttachTo:     i.Target,
@@ -102,9 +102,9 @@ func (i Info) ProgramSpec(insns asm.Instructions) *ebpf.ProgramSpec {
 	return spec
 }
 
-// kernelName keeps what the kernel accepts in a program name: 15 bytes of
+// KernelName keeps what the kernel accepts in a program name: 15 bytes of
 // letters, digits and underscores.
-func kernelName(name string) string {
+func KernelName(name string) string {
 	var b strings.Builder
 	for _, r := range name {
 		if b.Len() == 15 {

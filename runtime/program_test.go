@@ -294,4 +294,6 @@ func TestDecode(t *testing.T) {
 	assert.Equal(t, "curl", string(bytes.TrimRight(e.Comm[:], "\x00")))
 	_, err = runtime.Decode[connectEvent](raw[:3])
 	assert.ErrorContains(t, err, "record of 3 bytes")
+	_, err = runtime.Decode[struct{ P *int }](make([]byte, 8))
+	assert.ErrorContains(t, err, "not plain data")
 }

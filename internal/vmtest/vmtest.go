@@ -102,6 +102,22 @@ func report(t *testing.T, k Kernel, res result) {
 		t.Fatalf("guest (Linux %s) exited 0 but did not report %s passing:\n%s", res.release, top, res.output)
 	}
 	t.Logf("ran on Linux %s (%s) in %.1fs:\n%s", res.release, k.Package, res.elapsed.Seconds(), res.output)
+	logRun(t.Name(), res)
+}
+
+// logRun appends "TEST passed on Linux RELEASE in Ns" to the file named by
+// $FENTRYGEN_VM_LOG, so CI can show where every VM test ran without -v.
+func logRun(name string, res result) {
+	path := os.Getenv("FENTRYGEN_VM_LOG")
+	if path == "" {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "%-50s passed on Linux %s in %.1fs\n", name, res.release, res.elapsed.Seconds())
 }
 
 // hostEnv is what booting needs, prepared once per process.
