@@ -282,7 +282,7 @@ func (b *builder) value(v fbtf.Value, cast string, depth int) (Arg, error) {
 		// A struct by value sits in its slot(s) as raw bits.
 		t, err := scalarType(v.Size, false)
 		if err != nil {
-			return arg, fmt.Errorf("%s is a %d-byte struct by value: only 1, 2, 4 or 8 bytes are read as one value (use runtime.Program.Arg for the slots)", v.CType, v.Size)
+			return arg, fmt.Errorf("%s is a %d-byte struct by value: only 1, 2, 4 or 8 bytes are read as one value (read its two slots with runtime.Program.ArgWord)", v.CType, v.Size)
 		}
 		arg.Kind, arg.GoType, arg.Signed = KindScalar, t, false
 		return arg, nil

@@ -297,3 +297,43 @@ func TestDecode(t *testing.T) {
 	_, err = runtime.Decode[struct{ P *int }](make([]byte, 8))
 	assert.ErrorContains(t, err, "not plain data")
 }
+
+// pairSpec has takes_pair(int x, struct pair p, u64 y): p by value in slots
+// 1 and 2.
+func pairSpec(t *testing.T) *cbtf.Spec {
+	t.Helper()
+	u64 := &cbtf.Int{Name: "u64", Size: 8}
+	i32 := &cbtf.Int{Name: "int", Size: 4, Encoding: cbtf.Signed}
+	pair := &cbtf.Struct{Name: "pair", Size: 16, Members: []cbtf.Member{{Name: "a", Type: u64}, {Name: "b", Type: u64, Offset: 64}}}
+	fn := &cbtf.Func{Name: "takes_pair", Type: &cbtf.FuncProto{Return: i32, Params: []cbtf.FuncParam{
+		{Name: "x", Type: i32}, {Name: "p", Type: pair}, {Name: "y", Type: u64},
+	}}}
+	b, err := cbtf.NewBuilder([]cbtf.Type{fn}, nil)
+	require.NoError(t, err)
+	spec, err := b.Spec()
+	require.NoError(t, err)
+	return spec
+}
+
+func TestTwoSlotArgument(t *testing.T) {
+	p := runtime.New(runtime.Info{Name: "pair", Kind: runtime.Fexit, Target: "takes_pair"})
+	ev := p.NewEvent(32)
+	ev.Set(0, 8, p.ArgWord("p", 0, 0)) // slot deliberately wrong: relocation fixes it
+	ev.Set(8, 8, p.ArgWord("p", 0, 1))
+	ev.Set(16, 8, p.Arg("y", 0, 8, false))
+	ev.Set(24, 4, p.Ret(0, 4, true))
+	spec, err := p.Spec(runtime.Target{Spec: pairSpec(t), Name: "synthetic"})
+	require.NoError(t, err)
+	var offs []int16
+	for _, ins := range spec.Instructions {
+		if ins.OpCode == ldxdw && ins.Src == runtime.CtxReg {
+			offs = append(offs, ins.Offset)
+		}
+	}
+	assert.Equal(t, []int16{8, 16, 24, 32}, offs, "p in slots 1-2, y in 3, ret in 4")
+
+	p = runtime.New(runtime.Info{Name: "pair", Kind: runtime.Fentry, Target: "takes_pair"})
+	p.Load(asm.R1, p.ArgWord("y", 3, 1))
+	_, err = p.Spec(runtime.Target{Spec: pairSpec(t), Name: "synthetic"})
+	assert.ErrorContains(t, err, "takes 1 slot(s) on synthetic: no word 1")
+}

@@ -66,6 +66,8 @@ type relocation struct {
 	// size is the value's size in bytes when the code was generated; the
 	// target must agree (0: do not check).
 	size int
+	// word is the slot within a two-slot by-value argument.
+	word int
 }
 
 func (r *relocation) String() string {
@@ -156,7 +158,10 @@ func Relocate(insns asm.Instructions, target Target) (asm.Instructions, error) {
 			if r.size != 0 && v.Size != r.size {
 				return nil, fmt.Errorf("%s is %d bytes on %s, %d when generated", r, v.Size, target.Name, r.size)
 			}
-			ins.Offset = int16(8 * v.Slot)
+			if r.word >= v.Slots && r.word > 0 {
+				return nil, fmt.Errorf("%s takes %d slot(s) on %s: no word %d", r, v.Slots, target.Name, r.word)
+			}
+			ins.Offset = int16(8 * (v.Slot + r.word))
 		default:
 			m, err := member(r)
 			if err != nil {

@@ -41,6 +41,19 @@ func (p *Program) Arg(name string, slot, size int, signed bool) Scalar {
 	}), size: size, signed: signed}
 }
 
+// ArgWord is word w (0 or 1) of a struct or union argument passed by value
+// in two slots (9 to 16 bytes): `dst = ((u64 *)ctx)[slot + w]`, the whole
+// u64. The slot is relocated by name like [Program.Arg].
+func (p *Program) ArgWord(name string, slot, w int) Scalar {
+	return Scalar{src: sourceFunc(func(p *Program, dst asm.Register) {
+		if w < 0 || w > 1 {
+			p.fail(fmt.Errorf("argument %s: word %d of a by-value struct (want 0 or 1)", name, w))
+			return
+		}
+		p.Emit(withReloc(LoadCtx(dst, CtxReg, slot+w), &relocation{role: roleArgSlot, fn: p.info.Target, arg: name, word: w}))
+	}), size: 8}
+}
+
 // ArgPtr is a pointer argument to a struct or union called typ: member reads
 // through it are direct loads (the verifier types it from BTF).
 func (p *Program) ArgPtr(name string, slot int, typ string) Ptr {
