@@ -226,3 +226,40 @@ func TestVMStructByValue(t *testing.T) {
 		assert.True(t, seen, "an event with kuid.val == %d", uid)
 	})
 }
+
+type hopEvent struct {
+	Family uint16
+	Type   uint16
+	Proto  uint16
+	_      uint16
+}
+
+// TestVMPointerHops follows socket->sk (one load) to
+// sk->__sk_common.skc_family and reads socket->type, from fentry on
+// security_socket_connect, through BTF-typed pointers only.
+func TestVMPointerHops(t *testing.T) {
+	vmtest.Run(t, func(t *testing.T) {
+		p := runtime.New(runtime.Info{Name: "hops", Kind: runtime.Fentry, Target: "security_socket_connect"})
+		p.Ringbuf("events", 1<<14)
+		p.FilterTgid(uint32(os.Getpid()))
+		sock := p.ArgPtr("sock", 0, "socket")
+		sk := sock.Deref("sk", "sock")
+		var e hopEvent
+		ev := p.NewEvent(unsafe.Sizeof(e))
+		ev.Set(unsafe.Offsetof(e.Family), 2, sk.Member("__sk_common").Field("skc_family", 2, false))
+		ev.Set(unsafe.Offsetof(e.Type), 2, sock.Field("type", 2, true))
+		ev.Set(unsafe.Offsetof(e.Proto), 2, sk.Field("sk_protocol", 2, false))
+		ev.Output("events")
+		rd := attach(t, p)
+
+		port := vmtest.Listen(t)
+		require.NoError(t, vmtest.Connect(port))
+		recs := vmtest.ReadRecords(t, rd, 1, 2*time.Second)
+		require.Len(t, recs, 1)
+		got, err := runtime.Decode[hopEvent](recs[0])
+		require.NoError(t, err)
+		assert.Equal(t, uint16(unix.AF_INET), got.Family, "socket->sk->__sk_common.skc_family")
+		assert.Equal(t, uint16(unix.SOCK_STREAM), got.Type, "socket->type")
+		assert.Equal(t, uint16(unix.IPPROTO_TCP), got.Proto, "socket->sk->sk_protocol")
+	})
+}

@@ -23,6 +23,8 @@ func _() {
 // int security_socket_connect(struct socket *sock, struct sockaddr *address, int addrlen).
 type DenyConnect struct {
 	*runtime.Program
+	// Sock is argument sock (struct socket *).
+	Sock Socket
 	// Address is argument address (struct sockaddr *), viewed as struct sockaddr_in.
 	Address SockaddrIn
 }
@@ -38,6 +40,7 @@ func DenyConnectProgram() *runtime.Program {
 	denyConnect(&DenyConnect{
 		Address: SockaddrIn{ptr: p.ArgPtr("address", 1, "sockaddr").As("sockaddr_in")},
 		Program: p,
+		Sock:    Socket{ptr: p.ArgPtr("sock", 0, "socket")},
 	})
 	return p
 }
@@ -133,14 +136,259 @@ func (s CallbackHead) Ptr() runtime.Ptr {
 	return s.ptr
 }
 
-// Next reads next (struct callback_head *).
-func (s CallbackHead) Next() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("next", 8, false)}
+// Next follows the pointer next (struct callback_head *): one load.
+func (s CallbackHead) Next() CallbackHead {
+	return CallbackHead{ptr: s.ptr.Deref("next", "callback_head")}
 }
 
 // Func reads func (void *).
 func (s CallbackHead) Func() runtime.U64 {
 	return runtime.U64{Scalar: s.ptr.Field("func", 8, false)}
+}
+
+// FasyncStruct reads struct fasync_struct through a pointer; each method is one member.
+type FasyncStruct struct {
+	ptr runtime.Ptr
+}
+
+// Ptr is the pointer and member path this value stands for.
+func (s FasyncStruct) Ptr() runtime.Ptr {
+	return s.ptr
+}
+
+// FaLock is the member fa_lock (rwlock_t), held by value.
+func (s FasyncStruct) FaLock() SockSkCallbackLock {
+	return SockSkCallbackLock{ptr: s.ptr.Member("fa_lock")}
+}
+
+// Magic reads magic (int).
+func (s FasyncStruct) Magic() runtime.S32 {
+	return runtime.S32{Scalar: s.ptr.Field("magic", 4, true)}
+}
+
+// FaFd reads fa_fd (int).
+func (s FasyncStruct) FaFd() runtime.S32 {
+	return runtime.S32{Scalar: s.ptr.Field("fa_fd", 4, true)}
+}
+
+// FaNext reads fa_next (struct fasync_struct *).
+func (s FasyncStruct) FaNext() runtime.U64 {
+	return runtime.U64{Scalar: s.ptr.Field("fa_next", 8, false)}
+}
+
+// FaFile reads fa_file (struct file *).
+func (s FasyncStruct) FaFile() runtime.U64 {
+	return runtime.U64{Scalar: s.ptr.Field("fa_file", 8, false)}
+}
+
+// FaRcu is the member fa_rcu (struct callback_head), held by value.
+func (s FasyncStruct) FaRcu() CallbackHead {
+	return CallbackHead{ptr: s.ptr.Member("fa_rcu")}
+}
+
+// File reads struct file through a pointer; each method is one member.
+type File struct {
+	ptr runtime.Ptr
+}
+
+// Ptr is the pointer and member path this value stands for.
+func (s File) Ptr() runtime.Ptr {
+	return s.ptr
+}
+
+// FLock is the member f_lock (spinlock_t), held by value.
+func (s File) FLock() Spinlock {
+	return Spinlock{ptr: s.ptr.Member("f_lock")}
+}
+
+// FMode reads f_mode (fmode_t).
+func (s File) FMode() runtime.U32 {
+	return runtime.U32{Scalar: s.ptr.Field("f_mode", 4, false)}
+}
+
+// FOp reads f_op (void *).
+func (s File) FOp() runtime.U64 {
+	return runtime.U64{Scalar: s.ptr.Field("f_op", 8, false)}
+}
+
+// FMapping reads f_mapping (void *).
+func (s File) FMapping() runtime.U64 {
+	return runtime.U64{Scalar: s.ptr.Field("f_mapping", 8, false)}
+}
+
+// PrivateData reads private_data (void *).
+func (s File) PrivateData() runtime.U64 {
+	return runtime.U64{Scalar: s.ptr.Field("private_data", 8, false)}
+}
+
+// FInode reads f_inode (void *).
+func (s File) FInode() runtime.U64 {
+	return runtime.U64{Scalar: s.ptr.Field("f_inode", 8, false)}
+}
+
+// FFlags reads f_flags (unsigned int).
+func (s File) FFlags() runtime.U32 {
+	return runtime.U32{Scalar: s.ptr.Field("f_flags", 4, false)}
+}
+
+// FIocbFlags reads f_iocb_flags (unsigned int).
+func (s File) FIocbFlags() runtime.U32 {
+	return runtime.U32{Scalar: s.ptr.Field("f_iocb_flags", 4, false)}
+}
+
+// FCred reads f_cred (const struct cred *).
+func (s File) FCred() runtime.U64 {
+	return runtime.U64{Scalar: s.ptr.Field("f_cred", 8, false)}
+}
+
+// FOwner reads f_owner (void *).
+func (s File) FOwner() runtime.U64 {
+	return runtime.U64{Scalar: s.ptr.Field("f_owner", 8, false)}
+}
+
+// FPath is the member f_path (const struct path), held by value.
+func (s File) FPath() Path {
+	return Path{ptr: s.ptr.Member("f_path")}
+}
+
+// FPath_ is the member __f_path (struct path), held by value.
+func (s File) FPath_() Path {
+	return Path{ptr: s.ptr.Member("__f_path")}
+}
+
+// FPosLock is the member f_pos_lock (struct mutex), held by value.
+func (s File) FPosLock() Mutex {
+	return Mutex{ptr: s.ptr.Member("f_pos_lock")}
+}
+
+// FPipe reads f_pipe (u64).
+func (s File) FPipe() runtime.U64 {
+	return runtime.U64{Scalar: s.ptr.Field("f_pipe", 8, false)}
+}
+
+// FPos reads f_pos (loff_t).
+func (s File) FPos() runtime.S64 {
+	return runtime.S64{Scalar: s.ptr.Field("f_pos", 8, true)}
+}
+
+// FSecurity reads f_security (void *).
+func (s File) FSecurity() runtime.U64 {
+	return runtime.U64{Scalar: s.ptr.Field("f_security", 8, false)}
+}
+
+// FWbErr reads f_wb_err (errseq_t).
+func (s File) FWbErr() runtime.U32 {
+	return runtime.U32{Scalar: s.ptr.Field("f_wb_err", 4, false)}
+}
+
+// FSbErr reads f_sb_err (errseq_t).
+func (s File) FSbErr() runtime.U32 {
+	return runtime.U32{Scalar: s.ptr.Field("f_sb_err", 4, false)}
+}
+
+// FEp reads f_ep (void *).
+func (s File) FEp() runtime.U64 {
+	return runtime.U64{Scalar: s.ptr.Field("f_ep", 8, false)}
+}
+
+// FTaskWork is the member f_task_work (struct callback_head), held by value.
+func (s File) FTaskWork() CallbackHead {
+	return CallbackHead{ptr: s.ptr.Member("f_task_work")}
+}
+
+// FLlist is the member f_llist (struct llist_node), held by value.
+func (s File) FLlist() LlistNode {
+	return LlistNode{ptr: s.ptr.Member("f_llist")}
+}
+
+// FRa is the member f_ra (struct file_ra_state), held by value.
+func (s File) FRa() FileRaState {
+	return FileRaState{ptr: s.ptr.Member("f_ra")}
+}
+
+// FFreeptr is the member f_freeptr (freeptr_t), held by value.
+func (s File) FFreeptr() FileFFreeptr {
+	return FileFFreeptr{ptr: s.ptr.Member("f_freeptr")}
+}
+
+// FRef is the member f_ref (file_ref_t), held by value.
+func (s File) FRef() FileFRef {
+	return FileFRef{ptr: s.ptr.Member("f_ref")}
+}
+
+// FileFFreeptr reads struct {...} (f_freeptr in File) through a pointer; each method is one member.
+type FileFFreeptr struct {
+	ptr runtime.Ptr
+}
+
+// Ptr is the pointer and member path this value stands for.
+func (s FileFFreeptr) Ptr() runtime.Ptr {
+	return s.ptr
+}
+
+// V reads v (long unsigned int).
+func (s FileFFreeptr) V() runtime.U64 {
+	return runtime.U64{Scalar: s.ptr.Field("v", 8, false)}
+}
+
+// FileFRef reads struct {...} (f_ref in File) through a pointer; each method is one member.
+type FileFRef struct {
+	ptr runtime.Ptr
+}
+
+// Ptr is the pointer and member path this value stands for.
+func (s FileFRef) Ptr() runtime.Ptr {
+	return s.ptr
+}
+
+// Refcnt is the member refcnt (atomic64_t), held by value.
+func (s FileFRef) Refcnt() SockCommonSkcCookie {
+	return SockCommonSkcCookie{ptr: s.ptr.Member("refcnt")}
+}
+
+// FileRaState reads struct file_ra_state through a pointer; each method is one member.
+type FileRaState struct {
+	ptr runtime.Ptr
+}
+
+// Ptr is the pointer and member path this value stands for.
+func (s FileRaState) Ptr() runtime.Ptr {
+	return s.ptr
+}
+
+// Start reads start (long unsigned int).
+func (s FileRaState) Start() runtime.U64 {
+	return runtime.U64{Scalar: s.ptr.Field("start", 8, false)}
+}
+
+// Size reads size (unsigned int).
+func (s FileRaState) Size() runtime.U32 {
+	return runtime.U32{Scalar: s.ptr.Field("size", 4, false)}
+}
+
+// AsyncSize reads async_size (unsigned int).
+func (s FileRaState) AsyncSize() runtime.U32 {
+	return runtime.U32{Scalar: s.ptr.Field("async_size", 4, false)}
+}
+
+// RaPages reads ra_pages (unsigned int).
+func (s FileRaState) RaPages() runtime.U32 {
+	return runtime.U32{Scalar: s.ptr.Field("ra_pages", 4, false)}
+}
+
+// Order reads order (short unsigned int).
+func (s FileRaState) Order() runtime.U16 {
+	return runtime.U16{Scalar: s.ptr.Field("order", 2, false)}
+}
+
+// MmapMiss reads mmap_miss (short unsigned int).
+func (s FileRaState) MmapMiss() runtime.U16 {
+	return runtime.U16{Scalar: s.ptr.Field("mmap_miss", 2, false)}
+}
+
+// PrevPos reads prev_pos (loff_t).
+func (s FileRaState) PrevPos() runtime.S64 {
+	return runtime.S64{Scalar: s.ptr.Field("prev_pos", 8, true)}
 }
 
 // HlistNode reads struct hlist_node through a pointer; each method is one member.
@@ -258,6 +506,66 @@ func (s ListHead) Prev() runtime.U64 {
 	return runtime.U64{Scalar: s.ptr.Field("prev", 8, false)}
 }
 
+// LlistNode reads struct llist_node through a pointer; each method is one member.
+type LlistNode struct {
+	ptr runtime.Ptr
+}
+
+// Ptr is the pointer and member path this value stands for.
+func (s LlistNode) Ptr() runtime.Ptr {
+	return s.ptr
+}
+
+// Next reads next (void *).
+func (s LlistNode) Next() runtime.U64 {
+	return runtime.U64{Scalar: s.ptr.Field("next", 8, false)}
+}
+
+// Mutex reads struct mutex through a pointer; each method is one member.
+type Mutex struct {
+	ptr runtime.Ptr
+}
+
+// Ptr is the pointer and member path this value stands for.
+func (s Mutex) Ptr() runtime.Ptr {
+	return s.ptr
+}
+
+// Owner is the member owner (atomic_long_t), held by value.
+func (s Mutex) Owner() SockCommonSkcCookie {
+	return SockCommonSkcCookie{ptr: s.ptr.Member("owner")}
+}
+
+// WaitLock is the member wait_lock (raw_spinlock_t), held by value.
+func (s Mutex) WaitLock() RawSpinlock {
+	return RawSpinlock{ptr: s.ptr.Member("wait_lock")}
+}
+
+// Osq is the member osq (struct optimistic_spin_queue), held by value.
+func (s Mutex) Osq() OptimisticSpinQueue {
+	return OptimisticSpinQueue{ptr: s.ptr.Member("osq")}
+}
+
+// WaitList is the member wait_list (struct list_head), held by value.
+func (s Mutex) WaitList() ListHead {
+	return ListHead{ptr: s.ptr.Member("wait_list")}
+}
+
+// OptimisticSpinQueue reads struct optimistic_spin_queue through a pointer; each method is one member.
+type OptimisticSpinQueue struct {
+	ptr runtime.Ptr
+}
+
+// Ptr is the pointer and member path this value stands for.
+func (s OptimisticSpinQueue) Ptr() runtime.Ptr {
+	return s.ptr
+}
+
+// Tail is the member tail (atomic_t), held by value.
+func (s OptimisticSpinQueue) Tail() SockSkDrops {
+	return SockSkDrops{ptr: s.ptr.Member("tail")}
+}
+
 // PageFrag reads struct page_frag through a pointer; each method is one member.
 type PageFrag struct {
 	ptr runtime.Ptr
@@ -281,6 +589,176 @@ func (s PageFrag) Offset() runtime.U32 {
 // Size reads size (__u32).
 func (s PageFrag) Size() runtime.U32 {
 	return runtime.U32{Scalar: s.ptr.Field("size", 4, false)}
+}
+
+// Path reads struct path through a pointer; each method is one member.
+type Path struct {
+	ptr runtime.Ptr
+}
+
+// Ptr is the pointer and member path this value stands for.
+func (s Path) Ptr() runtime.Ptr {
+	return s.ptr
+}
+
+// Mnt reads mnt (void *).
+func (s Path) Mnt() runtime.U64 {
+	return runtime.U64{Scalar: s.ptr.Field("mnt", 8, false)}
+}
+
+// Dentry reads dentry (void *).
+func (s Path) Dentry() runtime.U64 {
+	return runtime.U64{Scalar: s.ptr.Field("dentry", 8, false)}
+}
+
+// ProtoOps reads struct proto_ops through a pointer; each method is one member.
+type ProtoOps struct {
+	ptr runtime.Ptr
+}
+
+// Ptr is the pointer and member path this value stands for.
+func (s ProtoOps) Ptr() runtime.Ptr {
+	return s.ptr
+}
+
+// Family reads family (int).
+func (s ProtoOps) Family() runtime.S32 {
+	return runtime.S32{Scalar: s.ptr.Field("family", 4, true)}
+}
+
+// Owner reads owner (void *).
+func (s ProtoOps) Owner() runtime.U64 {
+	return runtime.U64{Scalar: s.ptr.Field("owner", 8, false)}
+}
+
+// Release reads release (void *).
+func (s ProtoOps) Release() runtime.U64 {
+	return runtime.U64{Scalar: s.ptr.Field("release", 8, false)}
+}
+
+// Bind reads bind (void *).
+func (s ProtoOps) Bind() runtime.U64 {
+	return runtime.U64{Scalar: s.ptr.Field("bind", 8, false)}
+}
+
+// Connect reads connect (void *).
+func (s ProtoOps) Connect() runtime.U64 {
+	return runtime.U64{Scalar: s.ptr.Field("connect", 8, false)}
+}
+
+// Socketpair reads socketpair (void *).
+func (s ProtoOps) Socketpair() runtime.U64 {
+	return runtime.U64{Scalar: s.ptr.Field("socketpair", 8, false)}
+}
+
+// Accept reads accept (void *).
+func (s ProtoOps) Accept() runtime.U64 {
+	return runtime.U64{Scalar: s.ptr.Field("accept", 8, false)}
+}
+
+// Getname reads getname (void *).
+func (s ProtoOps) Getname() runtime.U64 {
+	return runtime.U64{Scalar: s.ptr.Field("getname", 8, false)}
+}
+
+// Poll reads poll (void *).
+func (s ProtoOps) Poll() runtime.U64 {
+	return runtime.U64{Scalar: s.ptr.Field("poll", 8, false)}
+}
+
+// Ioctl reads ioctl (void *).
+func (s ProtoOps) Ioctl() runtime.U64 {
+	return runtime.U64{Scalar: s.ptr.Field("ioctl", 8, false)}
+}
+
+// CompatIoctl reads compat_ioctl (void *).
+func (s ProtoOps) CompatIoctl() runtime.U64 {
+	return runtime.U64{Scalar: s.ptr.Field("compat_ioctl", 8, false)}
+}
+
+// Gettstamp reads gettstamp (void *).
+func (s ProtoOps) Gettstamp() runtime.U64 {
+	return runtime.U64{Scalar: s.ptr.Field("gettstamp", 8, false)}
+}
+
+// Listen reads listen (void *).
+func (s ProtoOps) Listen() runtime.U64 {
+	return runtime.U64{Scalar: s.ptr.Field("listen", 8, false)}
+}
+
+// Shutdown reads shutdown (void *).
+func (s ProtoOps) Shutdown() runtime.U64 {
+	return runtime.U64{Scalar: s.ptr.Field("shutdown", 8, false)}
+}
+
+// Setsockopt reads setsockopt (void *).
+func (s ProtoOps) Setsockopt() runtime.U64 {
+	return runtime.U64{Scalar: s.ptr.Field("setsockopt", 8, false)}
+}
+
+// Getsockopt reads getsockopt (void *).
+func (s ProtoOps) Getsockopt() runtime.U64 {
+	return runtime.U64{Scalar: s.ptr.Field("getsockopt", 8, false)}
+}
+
+// ShowFdinfo reads show_fdinfo (void *).
+func (s ProtoOps) ShowFdinfo() runtime.U64 {
+	return runtime.U64{Scalar: s.ptr.Field("show_fdinfo", 8, false)}
+}
+
+// Sendmsg reads sendmsg (void *).
+func (s ProtoOps) Sendmsg() runtime.U64 {
+	return runtime.U64{Scalar: s.ptr.Field("sendmsg", 8, false)}
+}
+
+// Recvmsg reads recvmsg (void *).
+func (s ProtoOps) Recvmsg() runtime.U64 {
+	return runtime.U64{Scalar: s.ptr.Field("recvmsg", 8, false)}
+}
+
+// Mmap reads mmap (void *).
+func (s ProtoOps) Mmap() runtime.U64 {
+	return runtime.U64{Scalar: s.ptr.Field("mmap", 8, false)}
+}
+
+// SpliceRead reads splice_read (void *).
+func (s ProtoOps) SpliceRead() runtime.U64 {
+	return runtime.U64{Scalar: s.ptr.Field("splice_read", 8, false)}
+}
+
+// SpliceEof reads splice_eof (void *).
+func (s ProtoOps) SpliceEof() runtime.U64 {
+	return runtime.U64{Scalar: s.ptr.Field("splice_eof", 8, false)}
+}
+
+// SetPeekOff reads set_peek_off (void *).
+func (s ProtoOps) SetPeekOff() runtime.U64 {
+	return runtime.U64{Scalar: s.ptr.Field("set_peek_off", 8, false)}
+}
+
+// PeekLen reads peek_len (void *).
+func (s ProtoOps) PeekLen() runtime.U64 {
+	return runtime.U64{Scalar: s.ptr.Field("peek_len", 8, false)}
+}
+
+// ReadSock reads read_sock (void *).
+func (s ProtoOps) ReadSock() runtime.U64 {
+	return runtime.U64{Scalar: s.ptr.Field("read_sock", 8, false)}
+}
+
+// ReadSkb reads read_skb (void *).
+func (s ProtoOps) ReadSkb() runtime.U64 {
+	return runtime.U64{Scalar: s.ptr.Field("read_skb", 8, false)}
+}
+
+// SendmsgLocked reads sendmsg_locked (void *).
+func (s ProtoOps) SendmsgLocked() runtime.U64 {
+	return runtime.U64{Scalar: s.ptr.Field("sendmsg_locked", 8, false)}
+}
+
+// SetRcvlowat reads set_rcvlowat (void *).
+func (s ProtoOps) SetRcvlowat() runtime.U64 {
+	return runtime.U64{Scalar: s.ptr.Field("set_rcvlowat", 8, false)}
 }
 
 // Qrwlock reads struct qrwlock through a pointer; each method is one member.
@@ -1366,6 +1844,81 @@ func (s SockaddrIn) SinAddr() InAddr {
 // Pad reads element i of __pad (unsigned char[8]); i must be below 8.
 func (s SockaddrIn) Pad(i int) runtime.U8 {
 	return runtime.U8{Scalar: s.ptr.Field(runtime.Index("__pad", i), 1, false)}
+}
+
+// Socket reads struct socket through a pointer; each method is one member.
+type Socket struct {
+	ptr runtime.Ptr
+}
+
+// Ptr is the pointer and member path this value stands for.
+func (s Socket) Ptr() runtime.Ptr {
+	return s.ptr
+}
+
+// State reads state (socket_state).
+func (s Socket) State() runtime.U32 {
+	return runtime.U32{Scalar: s.ptr.Field("state", 4, false)}
+}
+
+// Type reads type (short int).
+func (s Socket) Type() runtime.S16 {
+	return runtime.S16{Scalar: s.ptr.Field("type", 2, true)}
+}
+
+// Flags reads flags (long unsigned int).
+func (s Socket) Flags() runtime.U64 {
+	return runtime.U64{Scalar: s.ptr.Field("flags", 8, false)}
+}
+
+// File follows the pointer file (struct file *): one load.
+func (s Socket) File() File {
+	return File{ptr: s.ptr.Deref("file", "file")}
+}
+
+// Sk follows the pointer sk (struct sock *): one load.
+func (s Socket) Sk() Sock {
+	return Sock{ptr: s.ptr.Deref("sk", "sock")}
+}
+
+// Ops follows the pointer ops (const struct proto_ops *): one load.
+func (s Socket) Ops() ProtoOps {
+	return ProtoOps{ptr: s.ptr.Deref("ops", "proto_ops")}
+}
+
+// Wq is the member wq (struct socket_wq), held by value.
+func (s Socket) Wq() SocketWq {
+	return SocketWq{ptr: s.ptr.Member("wq")}
+}
+
+// SocketWq reads struct socket_wq through a pointer; each method is one member.
+type SocketWq struct {
+	ptr runtime.Ptr
+}
+
+// Ptr is the pointer and member path this value stands for.
+func (s SocketWq) Ptr() runtime.Ptr {
+	return s.ptr
+}
+
+// Wait is the member wait (wait_queue_head_t), held by value.
+func (s SocketWq) Wait() WaitQueueHead {
+	return WaitQueueHead{ptr: s.ptr.Member("wait")}
+}
+
+// FasyncList follows the pointer fasync_list (struct fasync_struct *): one load.
+func (s SocketWq) FasyncList() FasyncStruct {
+	return FasyncStruct{ptr: s.ptr.Deref("fasync_list", "fasync_struct")}
+}
+
+// Flags reads flags (long unsigned int).
+func (s SocketWq) Flags() runtime.U64 {
+	return runtime.U64{Scalar: s.ptr.Field("flags", 8, false)}
+}
+
+// Rcu is the member rcu (struct callback_head), held by value.
+func (s SocketWq) Rcu() CallbackHead {
+	return CallbackHead{ptr: s.ptr.Member("rcu")}
 }
 
 // Spinlock reads struct spinlock through a pointer; each method is one member.

@@ -67,13 +67,18 @@ func onConnectExit(p *OnConnectExit) {
 	e.Output()
 }
 
-// fmod_ret:security_socket_connect args=address:sockaddr_in
+// denyConnect refuses IPv4 connects to DeniedPort. depth=2 lets the
+// accessors follow sock->sk, one pointer further than the default.
+//
+// fmod_ret:security_socket_connect args=sock,address:sockaddr_in depth=2
 func denyConnect(p *DenyConnect) {
 	if DeniedPort == 0 {
 		return
 	}
 	port := int32(DeniedPort<<8 | DeniedPort>>8) // sin_port is big-endian
-	p.If(p.Address.SinPort(), asm.JEq, port, func() {
-		p.Return(-int32(syscall.EPERM))
+	p.If(p.Sock.Sk().SkCommon().SkcFamily(), asm.JEq, syscall.AF_INET, func() {
+		p.If(p.Address.SinPort(), asm.JEq, port, func() {
+			p.Return(-int32(syscall.EPERM))
+		})
 	})
 }
