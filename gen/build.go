@@ -122,15 +122,13 @@ func (b *builder) scan() {
 				pos := b.pos(c.Slash)
 				switch {
 				case isAnnotation(c.Text):
-					if fn != nil {
-						// Until the probe is known good, its context type's
-						// absence is explained by the annotation's errors.
-						b.failed[goName(fn.Name.Name)] = true
-					}
 					if fn == nil {
 						b.diags.errorf(pos, "%s is not on a function: annotate a func stub taking the generated context type", strings.SplitN(c.Text, " ", 2)[0])
 						continue
 					}
+					// Until the probe is known good, its context type's
+					// absence is explained by the annotation's errors.
+					b.failed[contextName(fn.Name.Name)] = true
 					a, err := parseAnnotation(pos, c.Text)
 					if err != nil {
 						b.report(pos, err)
@@ -174,12 +172,11 @@ func (b *builder) report(pos token.Position, err error) {
 // probe resolves one annotated stub.
 func (b *builder) probe(fn *ast.FuncDecl, a *annotation) {
 	stub := fn.Name.Name
-	ctx := goName(stub)
-	if strings.HasPrefix(stub, "_") || ctx == stub || !token.IsExported(ctx) {
+	if stub[0] < 'a' || stub[0] > 'z' {
 		b.diags.errorf(b.pos(fn.Name.Pos()), "probe stub %s must be unexported and start with a lower-case letter: the generated context type takes its exported name", stub)
 		return
 	}
-	ctx = strings.ToUpper(stub[:1]) + stub[1:]
+	ctx := contextName(stub)
 	if !b.stubSignature(fn, ctx) {
 		b.diags.errorf(b.pos(fn.Pos()), "probe stub %s must be declared as func %s(p *%s)", stub, stub, ctx)
 		return
@@ -252,6 +249,10 @@ func (b *builder) probe(fn *ast.FuncDecl, a *annotation) {
 		b.model.Probes = append(b.model.Probes, p)
 	}
 }
+
+// contextName is the generated context type of a stub: its name with the
+// first letter upper-cased (onConnect -> OnConnect).
+func contextName(stub string) string { return strings.ToUpper(stub[:1]) + stub[1:] }
 
 // stubSignature checks func name(p *Ctx) with no results.
 func (b *builder) stubSignature(fn *ast.FuncDecl, ctx string) bool {
