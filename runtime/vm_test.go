@@ -167,14 +167,8 @@ func TestVMManyArgs(t *testing.T) {
 		require.NoError(t, err)
 		defer rd.Close()
 
-		fd, err := unix.MemfdCreate("args", 0)
-		require.NoError(t, err)
-		defer unix.Close(fd)
+		vmtest.MmapFile(t, 2, 3, unix.PROT_READ)
 		page := os.Getpagesize()
-		require.NoError(t, unix.Ftruncate(fd, int64(8*page)))
-		mem, err := unix.Mmap(fd, int64(3*page), 2*page, unix.PROT_READ, unix.MAP_SHARED)
-		require.NoError(t, err)
-		require.NoError(t, unix.Munmap(mem))
 
 		var found bool
 		for _, raw := range vmtest.ReadRecords(t, rd, 1, 2*time.Second) {
@@ -209,10 +203,7 @@ func TestVMStructByValue(t *testing.T) {
 		rd := attach(t, p)
 
 		const uid = 4321
-		require.NoError(t, syscall.Setresuid(uid, 0, 0))
-		got := syscall.Getuid()
-		require.NoError(t, syscall.Setresuid(0, 0, 0))
-		require.Equal(t, uid, got)
+		vmtest.GetuidAs(t, uid)
 
 		var seen bool
 		for _, raw := range vmtest.ReadRecords(t, rd, 1, 2*time.Second) {

@@ -3,7 +3,6 @@ package argwatch_test
 import (
 	"os"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -37,14 +36,8 @@ func TestVMManyArgs(t *testing.T) {
 		require.NoError(t, err)
 		defer rd.Close()
 
-		fd, err := unix.MemfdCreate("argwatch", 0)
-		require.NoError(t, err)
-		defer unix.Close(fd)
+		vmtest.MmapFile(t, 3, 5, unix.PROT_READ|unix.PROT_WRITE)
 		page := os.Getpagesize()
-		require.NoError(t, unix.Ftruncate(fd, int64(16*page)))
-		mem, err := unix.Mmap(fd, int64(5*page), 3*page, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-		require.NoError(t, err)
-		require.NoError(t, unix.Munmap(mem))
 
 		var found *argwatch.Mmap
 		for {
@@ -77,10 +70,7 @@ func TestVMStructByValue(t *testing.T) {
 		defer rd.Close()
 
 		const uid = 4321
-		require.NoError(t, syscall.Setresuid(uid, 0, 0))
-		got := syscall.Getuid()
-		require.NoError(t, syscall.Setresuid(0, 0, 0))
-		require.Equal(t, uid, got)
+		vmtest.GetuidAs(t, uid)
 
 		var seen bool
 		for {

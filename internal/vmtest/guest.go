@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -92,6 +93,45 @@ func ReadRecords(t *testing.T, rd *ringbuf.Reader, want int, wait time.Duration)
 		out = append(out, rec.RawSample)
 	}
 	return out
+}
+
+// MmapFile maps pages pages of a memfd at page offset pgoff, shared and
+// with prot, and unmaps them: one do_mmap call with known len, prot, flags
+// and pgoff.
+func MmapFile(t *testing.T, pages, pgoff, prot int) {
+	t.Helper()
+	fd, err := unix.MemfdCreate("vmtest", 0)
+	if err != nil {
+		t.Fatalf("memfd_create: %v", err)
+	}
+	defer unix.Close(fd)
+	page := os.Getpagesize()
+	if err := unix.Ftruncate(fd, int64((pages+pgoff)*page)); err != nil {
+		t.Fatalf("ftruncate: %v", err)
+	}
+	mem, err := unix.Mmap(fd, int64(pgoff*page), pages*page, prot, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatalf("mmap: %v", err)
+	}
+	if err := unix.Munmap(mem); err != nil {
+		t.Fatalf("munmap: %v", err)
+	}
+}
+
+// GetuidAs calls getuid(2) with the real uid set to uid (effective and
+// saved uid stay 0, so the uid can be restored), then restores it.
+func GetuidAs(t *testing.T, uid int) {
+	t.Helper()
+	if err := syscall.Setresuid(uid, 0, 0); err != nil {
+		t.Fatalf("setresuid: %v", err)
+	}
+	got := syscall.Getuid()
+	if err := syscall.Setresuid(0, 0, 0); err != nil {
+		t.Fatalf("setresuid back: %v", err)
+	}
+	if got != uid {
+		t.Fatalf("getuid = %d, want %d", got, uid)
+	}
 }
 
 // Comm is this process's comm as the kernel keeps it: the executable's
