@@ -117,7 +117,11 @@ func logRun(name string, res result) {
 		return
 	}
 	defer f.Close()
-	fmt.Fprintf(f, "%-50s passed on Linux %s in %.1fs\n", name, res.release, res.elapsed.Seconds())
+	pkg := "?"
+	if wd, err := os.Getwd(); err == nil {
+		pkg = filepath.Base(wd)
+	}
+	fmt.Fprintf(f, "%-12s %-44s passed on Linux %s in %.1fs\n", pkg, name, res.release, res.elapsed.Seconds())
 }
 
 // hostEnv is what booting needs, prepared once per process.
