@@ -97,7 +97,7 @@ func runDemo(w io.Writer, n int) error {
 	for range n {
 		fmt.Fprintf(w, "connect 127.0.0.1:%d -> %s\n", openPort, errText(vmtest.Connect(openPort)))
 	}
-	fmt.Fprintf(w, "connect 127.0.0.1:%d -> %s\n", closedPort, errText(vmtest.Connect(closedPort)))
+	fmt.Fprintf(w, "connect 127.0.0.1:%d -> %s (denyConnect refused it in security_socket_connect, before tcp_v4_connect: no events for it)\n", closedPort, errText(vmtest.Connect(closedPort)))
 
 	seen, err := drain(events, func(e connwatch.ConnectEvent) { printEvent(w, e) })
 	if err != nil {
