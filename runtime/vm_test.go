@@ -68,9 +68,10 @@ type retEvent struct {
 }
 
 // TestVMFexitReturn reads tcp_v4_connect's int return value from
-// ctx[nr_slots], sign-extended: 0 for a connect that succeeds, and
+// ctx[nr_slots], sign-extended: 0 for a connect that succeeds,
 // -EAFNOSUPPORT for an AF_INET socket asked to connect to an AF_INET6
-// address (tcp_v4_connect itself refuses it).
+// address (tcp_v4_connect itself refuses it), and -ENETUNREACH while lo has
+// no address.
 func TestVMFexitReturn(t *testing.T) {
 	vmtest.Run(t, func(t *testing.T) {
 		p := runtime.New(runtime.Info{Name: "connect_ret", Kind: runtime.Fexit, Target: "tcp_v4_connect"})
@@ -86,9 +87,11 @@ func TestVMFexitReturn(t *testing.T) {
 		port := vmtest.Listen(t)
 		require.NoError(t, vmtest.Connect(port))
 		require.ErrorIs(t, vmtest.ConnectWrongFamily(port), syscall.EAFNOSUPPORT)
+		require.ErrorIs(t, vmtest.ConnectUnreachable(t, port), syscall.ENETUNREACH)
+		require.NoError(t, vmtest.Connect(port), "lo is back")
 
-		recs := vmtest.ReadRecords(t, rd, 2, 2*time.Second)
-		require.Len(t, recs, 2)
+		recs := vmtest.ReadRecords(t, rd, 4, 2*time.Second)
+		require.Len(t, recs, 4)
 		var got []int64
 		for _, raw := range recs {
 			e, err := runtime.Decode[retEvent](raw)
@@ -96,7 +99,7 @@ func TestVMFexitReturn(t *testing.T) {
 			assert.Equal(t, uint32(os.Getpid()), e.Pid)
 			got = append(got, e.Ret)
 		}
-		assert.Equal(t, []int64{0, -int64(syscall.EAFNOSUPPORT)}, got, "the int return, sign-extended from its u64 slot")
+		assert.Equal(t, []int64{0, -int64(syscall.EAFNOSUPPORT), -int64(syscall.ENETUNREACH), 0}, got, "the int return, sign-extended from its u64 slot")
 	})
 }
 

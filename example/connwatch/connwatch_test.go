@@ -18,8 +18,9 @@ import (
 
 // TestVMConnwatch runs the generated probes in a real kernel: N connects
 // from this process give exactly N entry events whose pid, comm, family,
-// address and port are the truth, and N exit events with ret 0, plus one
-// -EAFNOSUPPORT.
+// address and port are the truth, and N exit events with ret 0, then
+// -EAFNOSUPPORT (wrong address family) and -ENETUNREACH (lo without its
+// address), sign-extended.
 func TestVMConnwatch(t *testing.T) {
 	vmtest.Run(t, func(t *testing.T) {
 		connwatch.OnlyPid = uint32(os.Getpid())
@@ -40,6 +41,7 @@ func TestVMConnwatch(t *testing.T) {
 			require.NoError(t, vmtest.Connect(port))
 		}
 		require.ErrorIs(t, vmtest.ConnectWrongFamily(port), syscall.EAFNOSUPPORT)
+		require.ErrorIs(t, vmtest.ConnectUnreachable(t, port), syscall.ENETUNREACH)
 
 		var got []connwatch.ConnectEvent
 		for {
@@ -50,15 +52,15 @@ func TestVMConnwatch(t *testing.T) {
 			}
 			got = append(got, e)
 		}
-		// The wrong-family connect enters tcp_v4_connect too: n+1 events,
-		// the last with the family user space passed.
-		require.Len(t, got, n+1)
+		// The wrong-family and unreachable connects enter tcp_v4_connect
+		// too: n+2 events.
+		require.Len(t, got, n+2)
 		for i, e := range got {
 			assert.Equal(t, uint32(os.Getpid()), e.Pid)
 			assert.Equal(t, vmtest.Comm(), string(bytes.TrimRight(e.Comm[:], "\x00")))
 			assert.Equal(t, uint16(unix.AF_INET), e.Family, "sk->__sk_common.skc_family")
 			assert.Equal(t, vmtest.Htons(port), e.Dport)
-			if i < n {
+			if i != n { // the wrong-family address is not an IPv4 one
 				assert.Equal(t, uint32(0x0100007f), e.Daddr, "127.0.0.1")
 			}
 			assert.NotZero(t, e.Ts)
@@ -72,7 +74,7 @@ func TestVMConnwatch(t *testing.T) {
 			assert.Equal(t, uint32(os.Getpid()), r.Pid)
 			rets = append(rets, r.Ret)
 		}
-		assert.Equal(t, []int32{0, 0, 0, 0, -int32(syscall.EAFNOSUPPORT)}, rets)
+		assert.Equal(t, []int32{0, 0, 0, 0, -int32(syscall.EAFNOSUPPORT), -int32(syscall.ENETUNREACH)}, rets)
 		t.Logf("%d entry events, exit results %v, from pid %d to 127.0.0.1:%d", len(got), rets, os.Getpid(), port)
 	})
 }

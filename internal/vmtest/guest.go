@@ -11,6 +11,8 @@ import (
 
 	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
+
+	"github.com/fentrygen/fentrygen/internal/netif"
 )
 
 // Serve starts a TCP listener on 127.0.0.1 that accepts and closes every
@@ -93,6 +95,24 @@ func ReadRecords(t *testing.T, rd *ringbuf.Reader, want int, wait time.Duration)
 		out = append(out, rec.RawSample)
 	}
 	return out
+}
+
+// ConnectUnreachable connects to 127.0.0.1:port while lo has no IPv4
+// address, so no route leads there: connect fails with ENETUNREACH inside
+// tcp_v4_connect, and no packet is sent. lo gets 127.0.0.1/8 back after.
+func ConnectUnreachable(t *testing.T, port uint16) error {
+	t.Helper()
+	if err := netif.SetAddr4("lo", [4]byte{}, [4]byte{}); err != nil {
+		t.Fatalf("remove lo's address: %v", err)
+	}
+	err := Connect(port)
+	if err := netif.SetAddr4("lo", [4]byte{127, 0, 0, 1}, [4]byte{255, 0, 0, 0}); err != nil {
+		t.Fatalf("restore lo's address: %v", err)
+	}
+	if err := netif.SetUp("lo", true); err != nil {
+		t.Fatalf("bring lo up: %v", err)
+	}
+	return err
 }
 
 // MmapFile maps pages pages of a memfd at page offset pgoff, shared and
