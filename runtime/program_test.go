@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	fbtf "github.com/fentrygen/fentrygen/btf"
+	"github.com/fentrygen/fentrygen/internal/vmtest"
 	"github.com/fentrygen/fentrygen/runtime"
 )
 
@@ -336,4 +337,45 @@ func TestTwoSlotArgument(t *testing.T) {
 	p.Load(asm.R1, p.ArgWord("y", 3, 1))
 	_, err = p.Spec(runtime.Target{Spec: pairSpec(t), Name: "synthetic"})
 	assert.ErrorContains(t, err, "takes 1 slot(s) on synthetic: no word 1")
+}
+
+// TestRelocateAcrossRealKernels builds the hand-written connect program and
+// a do_mmap reader once and relocates them against the real BTF of Debian's
+// 6.1 and 6.12 kernels and the host's: each gets its own offsets and slots.
+func TestRelocateAcrossRealKernels(t *testing.T) {
+	kernels := vmtest.KernelBTFs(t)
+	if _, err := os.Stat(fbtf.KernelPath); err == nil {
+		host, err := fbtf.LoadFile(fbtf.KernelPath)
+		require.NoError(t, err)
+		kernels["host"] = host
+	}
+	connect := buildConnect(t)
+	insns, err := connect.Instructions()
+	require.NoError(t, err)
+	mmap := runtime.New(runtime.Info{Name: "mmap", Kind: runtime.Fentry, Target: "do_mmap"})
+	mmap.Load(asm.R1, mmap.Arg("pgoff", 6, 8, false))
+
+	pgoffAt := map[string]int16{}
+	for name, spec := range kernels {
+		target := runtime.Target{Spec: spec, Name: name}
+		s, err := connect.Spec(target)
+		require.NoError(t, err, name)
+		reloc := relocated(insns, s.Instructions)
+		for _, path := range []string{"__sk_common.skc_family", "__sk_common.skc_reuse"} {
+			m, err := fbtf.ResolveMember(spec, "sock", path)
+			require.NoError(t, err)
+			assert.Equal(t, int16(m.Last().Offset), reloc["sock."+path][0].Offset, "%s on %s", path, name)
+		}
+
+		fn, err := fbtf.ResolveFunc(spec, "do_mmap")
+		require.NoError(t, err)
+		pgoff, err := fn.Arg("pgoff")
+		require.NoError(t, err)
+		ms, err := mmap.Spec(target)
+		require.NoError(t, err)
+		assert.Equal(t, int16(8*pgoff.Slot), ms.Instructions[1].Offset, "pgoff slot on %s", name)
+		pgoffAt[name] = int16(8 * pgoff.Slot)
+	}
+	t.Logf("do_mmap's pgoff is at ctx offset %v", pgoffAt)
+	assert.NotEqual(t, pgoffAt["6.1"], pgoffAt["6.12"], "6.12 added vm_flags before pgoff: the slot moved and relocation followed")
 }

@@ -3,13 +3,17 @@ package vmtest
 import (
 	"bufio"
 	"bytes"
+	"debug/elf"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"testing"
 
+	"github.com/cilium/ebpf/btf"
 	"golang.org/x/sys/unix"
 )
 
@@ -155,4 +159,99 @@ func lock(path string) (func(), error) {
 		return nil, errors.Join(errors.New("lock kernel cache"), err)
 	}
 	return func() { unix.Flock(int(f.Fd()), unix.LOCK_UN); f.Close() }, nil
+}
+
+// BTF returns the kernel's own BTF, what the guest shows in
+// /sys/kernel/btf/vmlinux: the bzImage's payload (located by its boot
+// header) is decompressed with lz4, zstd or xz, as the kernel was packed,
+// and the vmlinux's .BTF section read.
+func (k Kernel) BTF() (*btf.Spec, error) {
+	image, err := os.ReadFile(k.Vmlinuz)
+	if err != nil {
+		return nil, err
+	}
+	payload, err := bzPayload(image)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", k.Vmlinuz, err)
+	}
+	var tool string
+	switch {
+	case bytes.HasPrefix(payload, []byte{0x02, 0x21, 0x4c, 0x18}), bytes.HasPrefix(payload, []byte{0x04, 0x22, 0x4d, 0x18}):
+		tool = "lz4"
+	case bytes.HasPrefix(payload, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		tool = "zstd"
+	case bytes.HasPrefix(payload, []byte("\xfd7zXZ\x00")):
+		tool = "xz"
+	default:
+		return nil, fmt.Errorf("%s: payload compressed in a format not handled (% x)", k.Vmlinuz, payload[:4])
+	}
+	cmd := exec.Command(tool, "-dc")
+	cmd.Stdin = bytes.NewReader(payload)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	vmlinux, err := cmd.Output()
+	if len(vmlinux) == 0 {
+		return nil, fmt.Errorf("%s: %s -dc: %v: %s (apt-get install %s)", k.Vmlinuz, tool, err, stderr.String(), map[string]string{"lz4": "lz4", "zstd": "zstd", "xz": "xz-utils"}[tool])
+	}
+	// A stripped vmlinux has no symbol table: read .BTF as raw BTF.
+	f, err := elf.NewFile(bytes.NewReader(vmlinux))
+	if err != nil {
+		return nil, fmt.Errorf("%s: the payload is not an ELF vmlinux: %w", k.Vmlinuz, err)
+	}
+	sec := f.Section(".BTF")
+	if sec == nil {
+		return nil, fmt.Errorf("%s: vmlinux has no .BTF section", k.Vmlinuz)
+	}
+	raw, err := sec.Data()
+	if err != nil {
+		return nil, err
+	}
+	spec, err := btf.LoadSpecFromReader(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("%s: .BTF: %w", k.Vmlinuz, err)
+	}
+	return spec, nil
+}
+
+// bzPayload is the compressed vmlinux inside an x86 bzImage: the boot
+// header's payload_offset and payload_length (0x248, 0x24c), counted from
+// the end of the setup sectors (0x1f1, 4 when 0, plus the boot sector).
+func bzPayload(image []byte) ([]byte, error) {
+	if len(image) < 0x250 || string(image[0x202:0x206]) != "HdrS" {
+		return nil, errors.New("not an x86 bzImage")
+	}
+	setup := int(image[0x1f1])
+	if setup == 0 {
+		setup = 4
+	}
+	start := (setup+1)*512 + int(binary.LittleEndian.Uint32(image[0x248:]))
+	end := start + int(binary.LittleEndian.Uint32(image[0x24c:]))
+	if start >= end || end > len(image) {
+		return nil, errors.New("bzImage payload out of range")
+	}
+	return image[start:end], nil
+}
+
+// KernelBTFs returns the BTF of every test kernel by series ("6.1",
+// "6.12"), skipping the test loudly (failing it with FENTRYGEN_VM=require)
+// when the kernels cannot be had.
+func KernelBTFs(t testing.TB) map[string]*btf.Spec {
+	t.Helper()
+	kernels, err := Kernels()
+	if err != nil {
+		msg := fmt.Sprintf("KERNEL BTF NOT AVAILABLE: %v", err)
+		if Required() {
+			t.Fatal(msg)
+		}
+		t.Skip("!!! " + msg + "; set FENTRYGEN_VM=require to make this a failure")
+	}
+	out := map[string]*btf.Spec{}
+	for _, k := range kernels {
+		spec, err := k.BTF()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[k.Name] = spec
+	}
+	return out
 }

@@ -49,3 +49,13 @@ func TestCpio(t *testing.T) {
 	assert.Contains(t, s, "TRAILER!!!")
 	assert.Zero(t, buf.Len()%4)
 }
+
+// TestKernelBTF decompresses each test kernel and reads its BTF.
+func TestKernelBTF(t *testing.T) {
+	_, err := bzPayload([]byte("not a kernel"))
+	assert.ErrorContains(t, err, "not an x86 bzImage")
+	for name, spec := range KernelBTFs(t) {
+		_, err := spec.AnyTypeByName("tcp_v4_connect")
+		assert.NoError(t, err, name)
+	}
+}
