@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	fbtf "github.com/fentrygen/fentrygen/btf"
+	"github.com/fentrygen/fentrygen/internal/vmtest"
 )
 
 // specs returns the BTFs every test runs against: the committed snapshot
@@ -332,4 +333,26 @@ func TestNearest(t *testing.T) {
 	assert.Equal(t, []string{"uaddr"}, fbtf.Nearest("adr", []string{"sk", "uaddr", "addr_len"}, 3))
 	assert.Equal(t, []string{"sock"}, fbtf.Nearest("sokc", []string{"sk", "sock", "ioc"}, 1), "a swap costs one edit")
 	assert.Empty(t, fbtf.Nearest("zzzzzz", []string{"sk", "uaddr"}, 3))
+}
+
+// TestRealKernels runs the lookups against the BTF of Debian's 6.1 and
+// 6.12 kernels: 6.1's BTF still has several functions under one name.
+func TestRealKernels(t *testing.T) {
+	kernels := vmtest.KernelBTFs(t)
+	for name, spec := range kernels {
+		fn, err := fbtf.ResolveFunc(spec, "tcp_v4_connect")
+		require.NoError(t, err, name)
+		assert.Equal(t, []string{"sk", "uaddr", "addr_len"}, fn.ArgNames(), name)
+		m, err := fbtf.ResolveMember(spec, "sock", "__sk_common.skc_daddr")
+		require.NoError(t, err, name)
+		assert.Equal(t, uint32(0), m.Last().Offset, name)
+		v := fbtf.Validate(spec, "migrate_disable", nil)
+		assert.ErrorIs(t, v.Err, fbtf.ErrDenied, name)
+	}
+	_, err := fbtf.ResolveFunc(kernels["6.1"], "__x64_sys_socketcall")
+	assert.ErrorIs(t, err, fbtf.ErrAmbiguous, "two __x64_sys_socketcall in 6.1's BTF")
+	assert.ErrorContains(t, err, "2 definitions")
+	mmap, err := fbtf.ResolveFunc(kernels["6.1"], "do_mmap")
+	require.NoError(t, err)
+	assert.Equal(t, 8, mmap.NumSlots, "6.1's do_mmap has no vm_flags")
 }
