@@ -257,3 +257,17 @@ func TestVMPointerHops(t *testing.T) {
 		assert.Equal(t, uint16(unix.IPPROTO_TCP), got.Proto, "socket->sk->sk_protocol")
 	})
 }
+
+// TestVMFmodRetIneligible: the kernel refuses fmod_ret on a function that
+// neither is a security hook nor allows error injection, as btf.Validate
+// warns at generate time.
+func TestVMFmodRetIneligible(t *testing.T) {
+	vmtest.Run(t, func(t *testing.T) {
+		p := runtime.New(runtime.Info{Name: "bad_modret", Kind: runtime.FmodRet, Target: "tcp_v4_connect"})
+		_, err := runtime.Load(runtime.Options{}, p)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "fmod_ret/tcp_v4_connect")
+		assert.Contains(t, err.Error(), "tcp_v4_connect() is not modifiable", "the verifier's own words")
+		t.Logf("the kernel's answer: %v", err)
+	})
+}
