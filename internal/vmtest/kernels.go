@@ -42,7 +42,8 @@ func CacheDir() (string, error) {
 	}
 	dir, err := os.UserCacheDir()
 	if err != nil {
-		return "", err
+		// No $HOME or $XDG_CACHE_HOME: a folder that survives the process.
+		return filepath.Join(os.TempDir(), "fentrygen-cache"), nil
 	}
 	return filepath.Join(dir, "fentrygen"), nil
 }
