@@ -128,7 +128,7 @@ func (b *builder) scan() {
 					}
 					// Until the probe is known good, its context type's
 					// absence is explained by the annotation's errors.
-					b.failed[contextName(fn.Name.Name)] = true
+					b.failed[ContextName(fn.Name.Name)] = true
 					a, err := parseAnnotation(pos, c.Text)
 					if err != nil {
 						b.report(pos, err)
@@ -176,22 +176,21 @@ func (b *builder) probe(fn *ast.FuncDecl, a *annotation) {
 		b.diags.errorf(b.pos(fn.Name.Pos()), "probe stub %s must be unexported and start with a lower-case letter: the generated context type takes its exported name", stub)
 		return
 	}
-	ctx := contextName(stub)
+	ctx := ContextName(stub)
 	if !b.stubSignature(fn, ctx) {
 		b.diags.errorf(b.pos(fn.Pos()), "probe stub %s must be declared as func %s(p *%s)", stub, stub, ctx)
 		return
 	}
-	targetPos := a.TargetPos
 	v := fbtf.Validate(b.spec, a.Target, b.opts.Inject)
 	if !v.Traceable() {
-		b.diags.errorf(targetPos, "%s: %v", a.Kind, v.Err)
+		b.diags.errorf(a.TargetPos, "%s: %v", a.Kind, v.Err)
 		return
 	}
 	if a.Kind == runtime.FmodRet && v.FmodRet != nil {
 		if errors.Is(v.FmodRet, fbtf.ErrUnknownInject) {
-			b.diags.warnf(targetPos, "fmod_ret: %v; the kernel refuses the attach unless %s allows error injection", v.FmodRet, a.Target)
+			b.diags.warnf(a.TargetPos, "fmod_ret: %v; the kernel refuses the attach unless %s allows error injection", v.FmodRet, a.Target)
 		} else {
-			b.diags.errorf(targetPos, "fmod_ret: %v", v.FmodRet)
+			b.diags.errorf(a.TargetPos, "fmod_ret: %v", v.FmodRet)
 			return
 		}
 	}
@@ -250,9 +249,9 @@ func (b *builder) probe(fn *ast.FuncDecl, a *annotation) {
 	}
 }
 
-// contextName is the generated context type of a stub: its name with the
+// ContextName is the generated context type of a stub: its name with the
 // first letter upper-cased (onConnect -> OnConnect).
-func contextName(stub string) string { return strings.ToUpper(stub[:1]) + stub[1:] }
+func ContextName(stub string) string { return strings.ToUpper(stub[:1]) + stub[1:] }
 
 // stubSignature checks func name(p *Ctx) with no results.
 func (b *builder) stubSignature(fn *ast.FuncDecl, ctx string) bool {

@@ -143,11 +143,7 @@ func emitAll(f *jen.File, m *Model) {
 	}
 	doc(f, "Programs builds every probe of the package.")
 	f.Func().Id("Programs").Params().Index().Op("*").Qual(rtPath, "Program").Block(
-		jen.Return(jen.Index().Op("*").Qual(rtPath, "Program").ValuesFunc(func(g *jen.Group) {
-			for _, p := range progs {
-				g.Add(p)
-			}
-		})),
+		jen.Return(jen.Index().Op("*").Qual(rtPath, "Program").Values(progs...)),
 	)
 	doc(f, "Load loads and attaches every probe of the package; Close the result to\ndetach them.")
 	f.Func().Id("Load").Params(jen.Id("opts").Qual(rtPath, "Options")).Params(jen.Op("*").Qual(rtPath, "Objects"), jen.Error()).Block(

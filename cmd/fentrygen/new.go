@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	fbtf "github.com/fentrygen/fentrygen/btf"
+	"github.com/fentrygen/fentrygen/gen"
 	"github.com/fentrygen/fentrygen/templates"
 )
 
@@ -54,7 +55,7 @@ func runNew(stdout, stderr io.Writer, args []string) error {
 	}
 	code, err := templates.Render(templates.Stub{
 		Package: pkg, Kind: *kind, Target: target, Prototype: v.Func.Prototype(),
-		Stub: stub, Context: strings.ToUpper(stub[:1]) + stub[1:],
+		Stub: stub, Context: gen.ContextName(stub),
 		Args: strings.Join(v.Func.ArgNames(), ","), Ret: *kind != "fentry" && v.Func.Return.Kind != fbtf.KindVoid,
 	})
 	if err != nil {

@@ -87,10 +87,6 @@ func kernel(dir, name, meta string) (Kernel, error) {
 	if resolveErr != nil {
 		// Offline: use what an earlier run unpacked, if anything.
 		matches, _ := filepath.Glob(filepath.Join(dir, "linux-image-"+name+".*-cloud-amd64"))
-		if name == "6.1" {
-			more, _ := filepath.Glob(filepath.Join(dir, "linux-image-6.1.0-*-cloud-amd64"))
-			matches = append(matches, more...)
-		}
 		if len(matches) == 0 {
 			return Kernel{}, resolveErr
 		}
