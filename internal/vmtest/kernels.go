@@ -160,8 +160,8 @@ func lock(path string) (func(), error) {
 
 // BTF returns the kernel's own BTF, what the guest shows in
 // /sys/kernel/btf/vmlinux: the bzImage's payload (located by its boot
-// header) is decompressed with lz4, zstd or xz, as the kernel was packed,
-// and the vmlinux's .BTF section read.
+// header) is decompressed in Go (lz4, zstd or xz, as the kernel was
+// packed; no tools needed) and the vmlinux's .BTF section read.
 func (k Kernel) BTF() (*btf.Spec, error) {
 	image, err := os.ReadFile(k.Vmlinuz)
 	if err != nil {
@@ -171,24 +171,9 @@ func (k Kernel) BTF() (*btf.Spec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", k.Vmlinuz, err)
 	}
-	var tool string
-	switch {
-	case bytes.HasPrefix(payload, []byte{0x02, 0x21, 0x4c, 0x18}), bytes.HasPrefix(payload, []byte{0x04, 0x22, 0x4d, 0x18}):
-		tool = "lz4"
-	case bytes.HasPrefix(payload, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		tool = "zstd"
-	case bytes.HasPrefix(payload, []byte("\xfd7zXZ\x00")):
-		tool = "xz"
-	default:
-		return nil, fmt.Errorf("%s: payload compressed in a format not handled (% x)", k.Vmlinuz, payload[:4])
-	}
-	cmd := exec.Command(tool, "-dc")
-	cmd.Stdin = bytes.NewReader(payload)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	vmlinux, err := cmd.Output()
-	if len(vmlinux) == 0 {
-		return nil, fmt.Errorf("%s: %s -dc: %v: %s (apt-get install %s)", k.Vmlinuz, tool, err, stderr.String(), map[string]string{"lz4": "lz4", "zstd": "zstd", "xz": "xz-utils"}[tool])
+	vmlinux, err := decompressPayload(payload)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", k.Vmlinuz, err)
 	}
 	// A stripped vmlinux has no symbol table: read .BTF as raw BTF.
 	f, err := elf.NewFile(bytes.NewReader(vmlinux))
