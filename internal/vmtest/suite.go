@@ -1,0 +1,212 @@
+package vmtest
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// suite is a test package's VM tests on the host: one initramfs, and one
+// boot per kernel running all of them, both made when the first test asks.
+type suite struct {
+	opts options
+
+	prepOnce sync.Once
+	prepErr  error
+	kernels  []Kernel
+	h        *hostEnv
+	initrd   *os.File
+	boots    map[string]*kernelBoot
+}
+
+// kernelBoot is one kernel's boot: console output, and the guest's tests.
+type kernelBoot struct {
+	once sync.Once
+	res  result
+	err  error
+	run  guestRun
+}
+
+// prepare finds QEMU and the kernels, and builds the initramfs holding
+// this package's test binary and what the options ask for.
+func (s *suite) prepare() error {
+	s.prepOnce.Do(func() { s.prepErr = s.doPrepare() })
+	return s.prepErr
+}
+
+func (s *suite) doPrepare() error {
+	h, err := host()
+	if err != nil {
+		return err
+	}
+	spec := initrdSpec{
+		// go test runs a package's tests in the package's folder: "." is it.
+		name:   "test",
+		goArgs: []string{"test", "-c", "."},
+		env:    []string{envRun + "=" + hostFlag("run"), envSkip + "=" + hostFlag("skip")},
+	}
+	initrd, err := buildInitrd(spec)
+	if err != nil {
+		return fmt.Errorf("build the guest's initramfs: %w", err)
+	}
+	s.h, s.kernels, s.initrd = h, h.kernels, initrd
+	s.boots = map[string]*kernelBoot{}
+	for _, k := range h.kernels {
+		s.boots[k.Name] = &kernelBoot{}
+	}
+	return nil
+}
+
+// close releases the initramfs (already unlinked).
+func (s *suite) close() {
+	if s.initrd != nil {
+		s.initrd.Close()
+	}
+}
+
+// boot boots k once, running every TestVM* test in the guest.
+func (s *suite) boot(k Kernel) *kernelBoot {
+	b := s.boots[k.Name]
+	b.once.Do(func() {
+		argv := []string{"/test", "-test.run=^TestVM", "-test.v", "-test.count=1"}
+		// Shorter than the boot's own limit: a test that hangs panics with
+		// its name and stacks, rather than QEMU being killed silently.
+		if d := Timeout(); d > time.Minute {
+			argv = append(argv, "-test.timeout="+(d-30*time.Second).String())
+		}
+		b.res, b.err = s.h.boot(k, s.initrd, argv)
+		b.run = splitTests(b.res.output)
+		logBoot(k, b)
+	})
+	return b
+}
+
+// report turns what the guest said about t's parent test on kernel k into
+// t's result.
+func (s *suite) report(t *testing.T, k Kernel) {
+	t.Helper()
+	b := s.boot(k)
+	top, _, _ := strings.Cut(t.Name(), "/")
+	v := b.verdict(top, k)
+	logTest(t.Name(), v.word, b.res.release, v.elapsed)
+	switch v.word {
+	case passed:
+		t.Log(v.msg)
+	case skipped:
+		t.Skip(v.msg)
+	default:
+		t.Fatal(v.msg)
+	}
+}
+
+const (
+	passed  = "passed"
+	skipped = "skipped"
+	failed  = "FAILED"
+)
+
+// verdict is a test's result on one kernel: passed, skipped or FAILED,
+// with what to tell the user.
+type verdict struct {
+	word    string
+	msg     string
+	elapsed time.Duration
+}
+
+// verdict says what the boot of k tells about the top-level test top.
+func (b *kernelBoot) verdict(top string, k Kernel) verdict {
+	if len(b.run.order) == 0 && b.err != nil {
+		return verdict{word: failed, msg: fmt.Sprintf("boot %s: %v\n%s", k.Package, b.err, b.res.output)}
+	}
+	gt := b.run.tests[top]
+	culprit, out := b.run.cutShort()
+	switch {
+	case gt == nil && culprit != "":
+		return verdict{word: failed, msg: fmt.Sprintf("%s never ran in the guest (Linux %s): the test binary died during %s, before it (see that test's failure)%s", top, b.res.release, culprit, errSuffix(b.err))}
+	case gt == nil:
+		return verdict{word: failed, msg: fmt.Sprintf("%s did not run in the guest (Linux %s)%s; the guest's output:\n%s", top, b.res.release, errSuffix(b.err), tail(b.res.output, 60))}
+	case top == culprit:
+		return verdict{word: failed, elapsed: gt.elapsed, msg: fmt.Sprintf("in the guest (Linux %s) the test binary died during %s (exit status %d)%s; the end of its output:\n%s", b.res.release, top, b.res.exit, errSuffix(b.err), out)}
+	case gt.result == "PASS":
+		return verdict{word: passed, elapsed: gt.elapsed, msg: fmt.Sprintf("ran on Linux %s (%s) in %.1fs:\n%s", b.res.release, k.Package, gt.elapsed.Seconds(), gt.output)}
+	case gt.result == "SKIP":
+		return verdict{word: skipped, elapsed: gt.elapsed, msg: fmt.Sprintf("skipped in the guest (Linux %s):\n%s", b.res.release, gt.output)}
+	default:
+		return verdict{word: failed, elapsed: gt.elapsed, msg: fmt.Sprintf("in the guest (Linux %s) the test failed:\n%s", b.res.release, gt.output)}
+	}
+}
+
+func errSuffix(err error) string {
+	if err == nil {
+		return ""
+	}
+	return " (" + err.Error() + ")"
+}
+
+// logTest appends "PKG TEST VERDICT on Linux RELEASE in Ns" to the file
+// named by $FENTRYGEN_VM_LOG, so CI can show where every VM test ran
+// without -v; logBoot appends one line per boot.
+func logTest(name, verdict, release string, elapsed time.Duration) {
+	if release == "" {
+		release = "?"
+	}
+	vmLog(fmt.Sprintf("%-44s %s on Linux %s in %.1fs", name, verdict, release, elapsed.Seconds()))
+}
+
+func logBoot(k Kernel, b *kernelBoot) {
+	release := b.res.release
+	if release == "" {
+		release = "?"
+	}
+	count := map[string]int{}
+	for _, t := range b.run.tests {
+		count[t.result]++
+	}
+	status := fmt.Sprintf("%d passed, %d failed, %d skipped", count["PASS"], count["FAIL"], count["SKIP"])
+	if name, _ := b.run.cutShort(); name != "" {
+		status += ", cut short during " + name
+	}
+	if b.err != nil {
+		status += ", " + b.err.Error()
+	}
+	vmLog(fmt.Sprintf("%-44s booted Linux %s (%s) in %.1fs", "(boot "+k.Name+")", release, status, b.res.elapsed.Seconds()))
+}
+
+func vmLog(line string) {
+	path := os.Getenv("FENTRYGEN_VM_LOG")
+	if path == "" {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "%-18s %s\n", packageName(), line)
+}
+
+// packageName is the test's package as a path in its module
+// ("example/connwatch"), found from go.mod above the folder go test runs
+// it in.
+var packageName = sync.OnceValue(func() string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "?"
+	}
+	for dir := wd; ; dir = filepath.Dir(dir) {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			if rel, err := filepath.Rel(dir, wd); err == nil && rel != "." {
+				return filepath.ToSlash(rel)
+			}
+			break
+		}
+		if filepath.Dir(dir) == dir {
+			break
+		}
+	}
+	return filepath.Base(wd)
+})
