@@ -3,7 +3,8 @@ package vmtest
 import (
 	"fmt"
 	"io"
-	"sort"
+	"path"
+	"slices"
 )
 
 // cpioFile is one regular file of an initramfs.
@@ -13,34 +14,53 @@ type cpioFile struct {
 }
 
 // writeCpio writes files (by path, without a leading slash) as a cpio
-// archive in the "newc" format the kernel unpacks into its rootfs.
+// archive in the "newc" format the kernel unpacks into its rootfs, with an
+// entry for every folder on the way: the kernel does not make them itself.
 func writeCpio(w io.Writer, files map[string]cpioFile) error {
-	names := make([]string, 0, len(files))
+	dirs := map[string]bool{}
+	for n := range files {
+		for d := path.Dir(n); d != "." && d != "/"; d = path.Dir(d) {
+			dirs[d] = true
+		}
+	}
+	names := make([]string, 0, len(files)+len(dirs))
 	for n := range files {
 		names = append(names, n)
 	}
-	sort.Strings(names)
+	for d := range dirs {
+		names = append(names, d)
+	}
+	// Sorted, a folder comes before what it holds.
+	slices.Sort(names)
 	ino := uint32(1)
 	for _, n := range names {
-		f := files[n]
-		if err := cpioEntry(w, ino, n, 0o100000|f.mode, f.data); err != nil {
+		var err error
+		if dirs[n] {
+			err = cpioEntry(w, ino, n, 0o040755, 2, nil)
+		} else {
+			err = cpioEntry(w, ino, n, 0o100000|files[n].mode, 1, files[n].data)
+		}
+		if err != nil {
 			return err
 		}
 		ino++
 	}
-	return cpioEntry(w, 0, "TRAILER!!!", 0, nil)
+	return cpioEntry(w, 0, "TRAILER!!!", 0, 1, nil)
 }
 
-func cpioEntry(w io.Writer, ino uint32, name string, mode uint32, data []byte) error {
-	nlink := uint32(1)
+func cpioEntry(w io.Writer, ino uint32, name string, mode, nlink uint32, data []byte) error {
 	hdr := fmt.Sprintf("070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X",
 		ino, mode, 0, 0, nlink, 0, len(data), 0, 0, 0, 0, len(name)+1, 0)
 	buf := append([]byte(hdr), name...)
 	buf = append(buf, 0)
 	buf = pad4(buf)
-	buf = append(buf, data...)
-	buf = pad4(buf)
-	_, err := w.Write(buf)
+	if _, err := w.Write(buf); err != nil {
+		return err
+	}
+	if _, err := w.Write(data); err != nil {
+		return err
+	}
+	_, err := w.Write(make([]byte, (4-len(data)%4)%4))
 	return err
 }
 

@@ -52,57 +52,75 @@ func CacheDir() (string, error) {
 // (apt-get download, dpkg -x; nothing is installed on the host) any that are
 // missing. Versioned package names are resolved with apt-cache depends.
 func Kernels() ([]Kernel, error) {
+	var out []Kernel
+	err := withCache(func(cache string) error {
+		dir := filepath.Join(cache, "kernels")
+		for _, s := range series {
+			root, err := unpacked(dir, func() (string, string, error) {
+				pkg, err := resolve(s.meta)
+				return pkg, pkg, err
+			}, "linux-image-"+s.name+".*-cloud-amd64")
+			if err != nil {
+				return fmt.Errorf("kernel %s: %w", s.name, err)
+			}
+			images, _ := filepath.Glob(filepath.Join(root, "boot", "vmlinuz-*"))
+			if len(images) != 1 {
+				return fmt.Errorf("kernel %s: %s: want one boot/vmlinuz-*, found %d", s.name, root, len(images))
+			}
+			out = append(out, Kernel{Name: s.name, Package: filepath.Base(root), Vmlinuz: images[0]})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// withCache runs f on the cache folder, locked: test packages run as
+// separate processes and share it.
+func withCache(f func(cache string) error) error {
 	cache, err := CacheDir()
 	if err != nil {
-		return nil, err
+		return err
 	}
+	// The lock has always lived with the kernels.
 	dir := filepath.Join(cache, "kernels")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
+		return err
 	}
 	unlock, err := lock(filepath.Join(dir, ".lock"))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer unlock()
-	var out []Kernel
-	for _, s := range series {
-		k, err := kernel(dir, s.name, s.meta)
-		if err != nil {
-			return nil, fmt.Errorf("kernel %s: %w", s.name, err)
-		}
-		out = append(out, k)
-	}
-	return out, nil
+	return f(cache)
 }
 
-func kernel(dir, name, meta string) (Kernel, error) {
-	pkg, resolveErr := resolve(meta)
+// unpacked returns the folder dir/NAME holding a Debian package unpacked,
+// downloading it when missing: resolve names it (NAME, and the spec
+// apt-get download takes). When apt cannot resolve it, even after apt-get
+// update (as root), the newest earlier download matching glob serves.
+func unpacked(dir string, resolve func() (name, spec string, err error), glob string) (string, error) {
+	name, spec, resolveErr := resolve()
 	if resolveErr != nil && os.Geteuid() == 0 {
 		// A fresh machine may have no package lists yet.
 		if exec.Command("apt-get", "update", "-qq").Run() == nil {
-			pkg, resolveErr = resolve(meta)
+			name, spec, resolveErr = resolve()
 		}
 	}
 	if resolveErr != nil {
 		// Offline: use what an earlier run unpacked, if anything.
-		matches, _ := filepath.Glob(filepath.Join(dir, "linux-image-"+name+".*-cloud-amd64"))
+		matches, _ := filepath.Glob(filepath.Join(dir, glob))
 		if len(matches) == 0 {
-			return Kernel{}, resolveErr
+			return "", resolveErr
 		}
-		pkg = filepath.Base(matches[len(matches)-1])
+		return matches[len(matches)-1], nil
 	}
-	root := filepath.Join(dir, pkg)
+	root := filepath.Join(dir, name)
 	if _, err := os.Stat(root); err != nil {
-		if err := download(dir, pkg); err != nil {
-			return Kernel{}, err
+		if err := download(dir, spec, name); err != nil {
+			return "", err
 		}
 	}
-	images, _ := filepath.Glob(filepath.Join(root, "boot", "vmlinuz-*"))
-	if len(images) != 1 {
-		return Kernel{}, fmt.Errorf("%s: want one boot/vmlinuz-*, found %d", root, len(images))
-	}
-	return Kernel{Name: name, Package: pkg, Vmlinuz: images[0]}, nil
+	return root, nil
 }
 
 // resolve turns a meta package into the versioned image package it depends
@@ -122,30 +140,33 @@ func resolve(meta string) (string, error) {
 	return "", fmt.Errorf("apt-cache depends %s: no linux-image dependency in %q", meta, out)
 }
 
-func download(dir, pkg string) error {
+// download unpacks the package apt-get download spec fetches into dir/name.
+func download(dir, spec, name string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
 	tmp, err := os.MkdirTemp(dir, ".download-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	cmd := exec.Command("apt-get", "download", pkg)
+	cmd := exec.Command("apt-get", "download", spec)
 	cmd.Dir = tmp
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("apt-get download %s: %w\n%s", pkg, err, out)
+		return fmt.Errorf("apt-get download %s: %w\n%s", spec, err, out)
 	}
 	debs, _ := filepath.Glob(filepath.Join(tmp, "*.deb"))
 	if len(debs) != 1 {
-		return fmt.Errorf("apt-get download %s: want one .deb, found %d", pkg, len(debs))
+		return fmt.Errorf("apt-get download %s: want one .deb, found %d", spec, len(debs))
 	}
 	unpacked := filepath.Join(tmp, "root")
 	if out, err := exec.Command("dpkg", "-x", debs[0], unpacked).CombinedOutput(); err != nil {
 		return fmt.Errorf("dpkg -x %s: %w\n%s", debs[0], err, out)
 	}
-	return os.Rename(unpacked, filepath.Join(dir, pkg))
+	return os.Rename(unpacked, filepath.Join(dir, name))
 }
 
-// lock takes an exclusive lock on path: test packages run as separate
-// processes and share the cache.
+// lock takes an exclusive lock on path.
 func lock(path string) (func(), error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {

@@ -39,6 +39,8 @@ type initrdSpec struct {
 	goArgs []string
 	// env is put in the environment of the program in the guest.
 	env []string
+	// files are more files, by path.
+	files map[string]cpioFile
 }
 
 // buildInitrd packs the static vminit as /init and, as /NAME, what
@@ -72,6 +74,9 @@ func buildInitrd(spec initrdSpec) (*os.File, error) {
 			return nil, err
 		}
 		files[name] = cpioFile{mode: 0o755, data: data}
+	}
+	for name, f := range spec.files {
+		files[name] = f
 	}
 	files["vmtest.env"] = cpioFile{mode: 0o644, data: []byte(strings.Join(append(spec.env, EnvMode+"="+os.Getenv(EnvMode)), "\n") + "\n")}
 	f, err := os.CreateTemp(dir, "initrd-")

@@ -48,6 +48,16 @@ func (s *suite) doPrepare() error {
 		name:   "test",
 		goArgs: []string{"test", "-c", "."},
 		env:    []string{envRun + "=" + hostFlag("run"), envSkip + "=" + hostFlag("skip")},
+		files:  map[string]cpioFile{},
+	}
+	if len(s.opts.tools) > 0 {
+		files, err := toolFiles(s.opts.tools)
+		if err != nil {
+			return err
+		}
+		for name, f := range files {
+			spec.files[name] = f
+		}
 	}
 	initrd, err := buildInitrd(spec)
 	if err != nil {

@@ -17,6 +17,9 @@
 // after the kernel series ("6.1", "6.12"). In the guest, Run calls the
 // body. When QEMU or the kernels are missing the tests skip loudly, except
 // with FENTRYGEN_VM=require, where they fail.
+//
+// Options to Main add content to every guest of the package: [Tools] packs
+// Debian's libbpf-tools (run them with [Tool]).
 package vmtest
 
 import (
@@ -51,7 +54,18 @@ func Required() bool { return os.Getenv(EnvMode) == "require" }
 // Main.
 type Option func(*options)
 
-type options struct{}
+type options struct {
+	tools []string
+}
+
+// Tools packs the named programs of Debian bookworm's libbpf-tools (the C
+// originals of BCC's tools, e.g. "vfsstat", "tcpconnlat") into the guest,
+// with the shared libraries they need; run them there with [Tool]. The
+// packages are downloaded (apt-get download, never installed) into the
+// cache folder.
+func Tools(names ...string) Option {
+	return func(o *options) { o.tools = append(o.tools, names...) }
+}
 
 // current is the package's suite, set by Main on the host.
 var current *suite

@@ -13,7 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func TestMain(m *testing.M) { Main(m) }
+func TestMain(m *testing.M) { Main(m, Tools("vfsstat")) }
 
 // TestVMGuestBasics proves the harness itself: the guest is a different
 // kernel, loopback is up, and bpffs is mounted.
@@ -31,6 +31,29 @@ func TestVMGuestBasics(t *testing.T) {
 		assert.NoError(t, err)
 		t.Logf("guest kernel %s", release)
 	})
+}
+
+// TestVMTool runs Debian's vfsstat (libbpf-tools, packed by Tools) in the
+// guest for one one-second interval.
+func TestVMTool(t *testing.T) {
+	Run(t, func(t *testing.T) {
+		var stdout, stderr bytes.Buffer
+		cmd := Tool("vfsstat", "1", "1")
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		require.NoError(t, cmd.Run(), "stderr:\n%s", stderr.String())
+		lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+		require.Len(t, lines, 2, "a header and one interval:\n%s", stdout.String())
+		assert.Equal(t, []string{"TIME", "READ/s", "WRITE/s", "FSYNC/s", "OPEN/s", "CREATE/s"}, strings.Fields(lines[0]))
+		t.Logf("vfsstat 1 1:\n%s", stdout.String())
+
+		err := Tool("no-such-tool").Run()
+		assert.ErrorContains(t, err, "the guest has no /usr/sbin/no-such-tool")
+	})
+}
+
+func TestToolOnHost(t *testing.T) {
+	err := Tool("vfsstat").Run()
+	assert.ErrorContains(t, err, "vmtest.Tools")
 }
 
 func TestParse(t *testing.T) {
@@ -181,12 +204,22 @@ func TestSelects(t *testing.T) {
 
 func TestCpio(t *testing.T) {
 	var buf bytes.Buffer
-	require.NoError(t, writeCpio(&buf, map[string]cpioFile{"init": {mode: 0o755, data: []byte("abc")}}))
+	require.NoError(t, writeCpio(&buf, map[string]cpioFile{
+		"init":                 {mode: 0o755, data: []byte("abc")},
+		"usr/sbin/vfsstat":     {mode: 0o755, data: []byte("elf")},
+		"lib/fentrygen/libc.6": {mode: 0o755, data: []byte("libc")},
+	}))
 	s := buf.String()
 	assert.True(t, strings.HasPrefix(s, "070701"))
-	assert.Contains(t, s, "init\x00")
-	assert.Contains(t, s, "TRAILER!!!")
 	assert.Zero(t, buf.Len()%4)
+	var names []string
+	for _, part := range strings.Split(s, "070701")[1:] {
+		// The name follows the 104 hex digits of the header's other fields.
+		name, _, _ := strings.Cut(part[104:], "\x00")
+		names = append(names, name)
+	}
+	assert.Equal(t, []string{"init", "lib", "lib/fentrygen", "lib/fentrygen/libc.6", "usr", "usr/sbin", "usr/sbin/vfsstat", "TRAILER!!!"}, names, "folders before what they hold")
+	assert.Contains(t, s, "000041ED", "a folder's mode, 040755")
 }
 
 // TestKernelBTF decompresses each test kernel and reads its BTF.
