@@ -39,6 +39,9 @@ type initrdSpec struct {
 	goArgs []string
 	// env is put in the environment of the program in the guest.
 	env []string
+	// mounts are lines "DEVICE DIR FSTYPE" vminit mounts before it starts
+	// the program, waiting for the device to appear.
+	mounts []string
 	// files are more files, by path.
 	files map[string]cpioFile
 }
@@ -79,6 +82,9 @@ func buildInitrd(spec initrdSpec) (*os.File, error) {
 		files[name] = f
 	}
 	files["vmtest.env"] = cpioFile{mode: 0o644, data: []byte(strings.Join(append(spec.env, EnvMode+"="+os.Getenv(EnvMode)), "\n") + "\n")}
+	if len(spec.mounts) > 0 {
+		files["vmtest.mounts"] = cpioFile{mode: 0o644, data: []byte(strings.Join(spec.mounts, "\n") + "\n")}
+	}
 	f, err := os.CreateTemp(dir, "initrd-")
 	if err != nil {
 		return nil, err
@@ -96,8 +102,9 @@ func buildInitrd(spec initrdSpec) (*os.File, error) {
 }
 
 // boot runs argv in the guest: the kernel command line's words after "--"
-// reach /init, which runs them. Words must not contain spaces.
-func (h *hostEnv) boot(k Kernel, initrd *os.File, argv []string) (result, error) {
+// reach /init, which runs them. Words must not contain spaces. A disk, if
+// not nil, is attached as an NVMe drive.
+func (h *hostEnv) boot(k Kernel, initrd, disk *os.File, argv []string) (result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), Timeout())
 	defer cancel()
 	for _, a := range argv {
@@ -112,8 +119,15 @@ func (h *hostEnv) boot(k Kernel, initrd *os.File, argv []string) (result, error)
 		"-append", "console=ttyS0 quiet panic=-1 -- " + strings.Join(argv, " "),
 		"-nographic", "-no-reboot", "-nic", "none",
 	}
+	extra := []*os.File{initrd}
+	if disk != nil {
+		args = append(args,
+			"-drive", "file=/dev/fd/4,if=none,format=raw,id=d0",
+			"-device", "nvme,serial=fentrygen,drive=d0")
+		extra = append(extra, disk)
+	}
 	cmd := exec.CommandContext(ctx, h.qemu, args...)
-	cmd.ExtraFiles = []*os.File{initrd}
+	cmd.ExtraFiles = extra
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()

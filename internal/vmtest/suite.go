@@ -20,6 +20,7 @@ type suite struct {
 	kernels  []Kernel
 	h        *hostEnv
 	initrd   *os.File
+	mke2fs   string
 	boots    map[string]*kernelBoot
 }
 
@@ -49,6 +50,12 @@ func (s *suite) doPrepare() error {
 		goArgs: []string{"test", "-c", "."},
 		env:    []string{envRun + "=" + hostFlag("run"), envSkip + "=" + hostFlag("skip")},
 		files:  map[string]cpioFile{},
+	}
+	if s.opts.ext4 {
+		if s.mke2fs, err = findMke2fs(); err != nil {
+			return err
+		}
+		spec.mounts = append(spec.mounts, ext4Device+" "+ext4Dir+" ext4")
 	}
 	if len(s.opts.tools) > 0 {
 		files, err := toolFiles(s.opts.tools)
@@ -82,13 +89,20 @@ func (s *suite) close() {
 func (s *suite) boot(k Kernel) *kernelBoot {
 	b := s.boots[k.Name]
 	b.once.Do(func() {
+		var disk *os.File
+		if s.opts.ext4 {
+			if disk, b.err = newExt4Disk(s.mke2fs); b.err != nil {
+				return
+			}
+			defer disk.Close()
+		}
 		argv := []string{"/test", "-test.run=^TestVM", "-test.v", "-test.count=1"}
 		// Shorter than the boot's own limit: a test that hangs panics with
 		// its name and stacks, rather than QEMU being killed silently.
 		if d := Timeout(); d > time.Minute {
 			argv = append(argv, "-test.timeout="+(d-30*time.Second).String())
 		}
-		b.res, b.err = s.h.boot(k, s.initrd, argv)
+		b.res, b.err = s.h.boot(k, s.initrd, disk, argv)
 		b.run = splitTests(b.res.output)
 		logBoot(k, b)
 	})

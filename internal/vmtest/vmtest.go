@@ -19,7 +19,8 @@
 // with FENTRYGEN_VM=require, where they fail.
 //
 // Options to Main add content to every guest of the package: [Tools] packs
-// Debian's libbpf-tools (run them with [Tool]).
+// Debian's libbpf-tools (run them with [Tool]) and [Ext4] attaches a fresh
+// ext4 disk (mounted at [Ext4Dir]).
 package vmtest
 
 import (
@@ -56,6 +57,7 @@ type Option func(*options)
 
 type options struct {
 	tools []string
+	ext4  bool
 }
 
 // Tools packs the named programs of Debian bookworm's libbpf-tools (the C
@@ -65,6 +67,12 @@ type options struct {
 // cache folder.
 func Tools(names ...string) Option {
 	return func(o *options) { o.tools = append(o.tools, names...) }
+}
+
+// Ext4 gives every boot a fresh ext4 filesystem on an NVMe disk, mounted in
+// the guest at [Ext4Dir]. Making it needs mke2fs (e2fsprogs) on the host.
+func Ext4() Option {
+	return func(o *options) { o.ext4 = true }
 }
 
 // current is the package's suite, set by Main on the host.
@@ -167,7 +175,7 @@ func RunProgram(w io.Writer, pkg string, args ...string) error {
 	}
 	defer initrd.Close()
 	for _, k := range h.kernels {
-		res, err := h.boot(k, initrd, append([]string{"/" + name}, args...))
+		res, err := h.boot(k, initrd, nil, append([]string{"/" + name}, args...))
 		fmt.Fprintf(w, "\n=== Linux %s (Debian %s, QEMU TCG guest, %.1fs) ===\n%s\n", res.release, k.Package, res.elapsed.Seconds(), res.output)
 		if err != nil {
 			return fmt.Errorf("kernel %s: %w", k.Name, err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func TestMain(m *testing.M) { Main(m, Tools("vfsstat")) }
+func TestMain(m *testing.M) { Main(m, Tools("vfsstat"), Ext4()) }
 
 // TestVMGuestBasics proves the harness itself: the guest is a different
 // kernel, loopback is up, and bpffs is mounted.
@@ -51,9 +52,36 @@ func TestVMTool(t *testing.T) {
 	})
 }
 
+// TestVMExt4 writes, syncs and reads back a file on the guest's ext4 disk
+// (Ext4).
+func TestVMExt4(t *testing.T) {
+	Run(t, func(t *testing.T) {
+		dir := Ext4Dir()
+		require.NotEmpty(t, dir, "no ext4 filesystem mounted")
+		var st unix.Statfs_t
+		require.NoError(t, unix.Statfs(dir, &st))
+		assert.Equal(t, int64(unix.EXT4_SUPER_MAGIC), int64(st.Type))
+
+		want := bytes.Repeat([]byte("fentrygen on ext4\n"), 1000)
+		p := filepath.Join(dir, "hello")
+		f, err := os.Create(p)
+		require.NoError(t, err)
+		_, err = f.Write(want)
+		require.NoError(t, err)
+		require.NoError(t, f.Sync())
+		require.NoError(t, f.Close())
+		got, err := os.ReadFile(p)
+		require.NoError(t, err)
+		assert.True(t, bytes.Equal(want, got), "read back what was written")
+		require.NoError(t, unix.Statfs(p, &st))
+		assert.Equal(t, int64(unix.EXT4_SUPER_MAGIC), int64(st.Type))
+	})
+}
+
 func TestToolOnHost(t *testing.T) {
 	err := Tool("vfsstat").Run()
 	assert.ErrorContains(t, err, "vmtest.Tools")
+	assert.Empty(t, Ext4Dir())
 }
 
 func TestParse(t *testing.T) {

@@ -1,7 +1,8 @@
 // Command vminit is /init in the initramfs of fentrygen's test VMs: it
-// mounts what cilium/ebpf and the tests need, brings loopback up, runs the
-// program named in /vmtest.args with the environment in /vmtest.env, prints
-// a marker line with its exit status and powers the machine off.
+// mounts what cilium/ebpf and the tests need (and the disks listed in
+// /vmtest.mounts), brings loopback up, runs the program named after "--"
+// on the kernel command line with the environment in /vmtest.env, prints a
+// marker line with its exit status and powers the machine off.
 package main
 
 import (
@@ -11,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -53,6 +55,9 @@ func run(code *int) error {
 	if err := unix.Uname(&u); err == nil {
 		fmt.Printf("%s %s\n", markerKernel, strings.TrimRight(string(u.Release[:]), "\x00"))
 	}
+	if err := mountDisks("/vmtest.mounts"); err != nil {
+		return err
+	}
 	if err := netif.SetUp("lo", true); err != nil {
 		return fmt.Errorf("bring lo up: %w", err)
 	}
@@ -81,6 +86,42 @@ func run(code *int) error {
 		*code = exit.ExitCode()
 	default:
 		return err
+	}
+	return nil
+}
+
+// mountDisks mounts the disks listed in path, one "DEVICE DIR FSTYPE" a
+// line, if it exists. Disks are probed asynchronously: wait for each
+// device to appear.
+func mountDisks(path string) error {
+	if _, err := os.Stat(path); err != nil {
+		return nil
+	}
+	mounts, err := lines(path)
+	if err != nil {
+		return err
+	}
+	for _, line := range mounts {
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			return fmt.Errorf("%s: want DEVICE DIR FSTYPE, have %q", path, line)
+		}
+		dev, dir, fstype := f[0], f[1], f[2]
+		const wait = 30 * time.Second
+		for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
+			if _, err := os.Stat(dev); err == nil {
+				break
+			}
+			if time.Since(start) > wait {
+				return fmt.Errorf("%s did not appear within %v", dev, wait)
+			}
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		if err := unix.Mount(dev, dir, fstype, 0, ""); err != nil {
+			return fmt.Errorf("mount %s (%s) on %s: %w", dev, fstype, dir, err)
+		}
 	}
 	return nil
 }
