@@ -86,8 +86,9 @@ type guestRun struct {
 }
 
 var (
-	runLine  = regexp.MustCompile(`^=== (RUN|CONT|NAME|PAUSE) +(\S+)`)
-	doneLine = regexp.MustCompile(`^--- (PASS|FAIL|SKIP): (\S+) \(([0-9.]+)s\)`)
+	runLine = regexp.MustCompile(`^=== (RUN|CONT|NAME|PAUSE) +(\S+)`)
+	// A test's result line may follow output that did not end its line.
+	doneLine = regexp.MustCompile(`--- (PASS|FAIL|SKIP): (\S+) \(([0-9.]+)s\)$`)
 )
 
 // splitTests splits -test.v output by top-level test. Everything at column

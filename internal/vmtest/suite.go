@@ -17,7 +17,6 @@ type suite struct {
 
 	prepOnce sync.Once
 	prepErr  error
-	kernels  []Kernel
 	h        *hostEnv
 	initrd   *os.File
 	mke2fs   string
@@ -70,7 +69,7 @@ func (s *suite) doPrepare() error {
 	if err != nil {
 		return fmt.Errorf("build the guest's initramfs: %w", err)
 	}
-	s.h, s.kernels, s.initrd = h, h.kernels, initrd
+	s.h, s.initrd = h, initrd
 	s.boots = map[string]*kernelBoot{}
 	for _, k := range h.kernels {
 		s.boots[k.Name] = &kernelBoot{}
@@ -89,24 +88,29 @@ func (s *suite) close() {
 func (s *suite) boot(k Kernel) *kernelBoot {
 	b := s.boots[k.Name]
 	b.once.Do(func() {
-		var disk *os.File
-		if s.opts.ext4 {
-			if disk, b.err = newExt4Disk(s.mke2fs); b.err != nil {
-				return
-			}
-			defer disk.Close()
-		}
-		argv := []string{"/test", "-test.run=^TestVM", "-test.v", "-test.count=1"}
-		// Shorter than the boot's own limit: a test that hangs panics with
-		// its name and stacks, rather than QEMU being killed silently.
-		if d := Timeout(); d > time.Minute {
-			argv = append(argv, "-test.timeout="+(d-30*time.Second).String())
-		}
-		b.res, b.err = s.h.boot(k, s.initrd, disk, argv)
+		b.res, b.err = s.runGuest(k)
 		b.run = splitTests(b.res.output)
 		logBoot(k, b)
 	})
 	return b
+}
+
+func (s *suite) runGuest(k Kernel) (result, error) {
+	var disk *os.File
+	if s.opts.ext4 {
+		var err error
+		if disk, err = newExt4Disk(s.mke2fs); err != nil {
+			return result{}, err
+		}
+		defer disk.Close()
+	}
+	argv := []string{"/test", "-test.run=^TestVM", "-test.v", "-test.count=1"}
+	// Shorter than the boot's own limit: a test that hangs panics with its
+	// name and stacks, rather than QEMU being killed silently.
+	if d := Timeout(); d > time.Minute {
+		argv = append(argv, "-test.timeout="+(d-30*time.Second).String())
+	}
+	return s.h.boot(k, s.initrd, disk, argv)
 }
 
 // report turns what the guest said about t's parent test on kernel k into

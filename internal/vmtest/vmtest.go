@@ -79,9 +79,9 @@ func Ext4() Option {
 var current *suite
 
 // Main runs a package's tests and exits; call it from TestMain. On the
-// host, the VM tests' guests are prepared and booted lazily, by the first
-// Run, and what was made for them is removed before Main returns; in the
-// guest, Main just runs the tests.
+// host, the VM tests' guest is prepared, and each kernel booted, lazily:
+// by the first Run that needs it; nothing made for the guests outlives
+// the process. In the guest, Main just runs the tests.
 func Main(m *testing.M, opts ...Option) {
 	if InVM() {
 		os.Exit(m.Run())
@@ -127,7 +127,7 @@ func Run(t *testing.T, body func(t *testing.T)) {
 		}
 		t.Fatal(err)
 	}
-	for _, k := range s.kernels {
+	for _, k := range s.h.kernels {
 		t.Run(k.Name, func(t *testing.T) { s.report(t, k) })
 	}
 }

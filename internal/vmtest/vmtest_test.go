@@ -122,7 +122,7 @@ const chatty = `=== RUN   TestVMA
 --- PASS: TestVMC (1.50s)
     --- PASS: TestVMC/p (0.00s)
 === RUN   TestVMD
---- PASS: TestVMD (0.00s)`
+no newline--- PASS: TestVMD (0.00s)`
 
 func TestSplitTests(t *testing.T) {
 	run := splitTests(chatty + "\nFAIL")
