@@ -65,9 +65,9 @@ func BenchmarkRelocate(b *testing.B) {
 
 func load(b *testing.B) *gen.Input {
 	b.Helper()
-	inputs, err := gen.Load(gen.Config{Dir: filepath.Join("..", "example", "connwatch")})
+	inputs, diags, err := gen.Load(gen.Config{Dir: filepath.Join("..", "example", "connwatch")})
 	if err != nil || len(inputs) != 1 {
-		b.Fatal(err)
+		b.Fatal(err, diags)
 	}
 	return inputs[0]
 }

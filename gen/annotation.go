@@ -3,10 +3,10 @@ package gen
 import (
 	"fmt"
 	"go/token"
-	"regexp"
 	"strconv"
 	"strings"
 
+	fbtf "github.com/fentrygen/fentrygen/btf"
 	"github.com/fentrygen/fentrygen/runtime"
 )
 
@@ -19,7 +19,8 @@ type annotation struct {
 	Args      []argSpec // nil: every argument
 	AllArgs   bool
 	Ret       bool
-	Depth     int // 0: the default
+	Task      bool
+	Depth     int // 0: only what the stubs use
 	Sleepable bool
 }
 
@@ -40,7 +41,8 @@ var kindPrefixes = []struct {
 	{"//fmod_ret:", runtime.FmodRet},
 }
 
-var ident = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+// MaxDepth bounds depth=: pointer hops whose members all get accessors.
+const MaxDepth = 4
 
 // gofmtFmodRet is what gofmt makes of "//fmod_ret:": an underscore keeps
 // it from looking like a directive, so gofmt inserts a space. Both forms
@@ -68,6 +70,52 @@ func isAnnotation(text string) bool {
 	return false
 }
 
+// directives are the comment directives fentrygen reads, for near-miss
+// warnings.
+var directives = []string{"fentry:", "fexit:", "fmod_ret:", "fentrygen:event", "fentrygen:map"}
+
+// nearMiss reports a comment that looks like a misspelled or misformatted
+// directive: "//fentri:", "//Fentry:", "//fentrygen:evnet", or "// fentry:x"
+// (a space turns a directive into prose; only gofmt's "// fmod_ret:" is
+// accepted). It returns the warning, or "".
+func nearMiss(text string) string {
+	if body, ok := strings.CutPrefix(text, "// "); ok {
+		for _, d := range []string{"fentry:", "fexit:"} {
+			if rest, ok := strings.CutPrefix(body, d); ok && rest != "" && rest[0] != ' ' && rest[0] != '\t' {
+				return fmt.Sprintf("\"// %s\" is prose, not an annotation: write //%s with no space after //", d, d)
+			}
+		}
+		return ""
+	}
+	body, ok := strings.CutPrefix(text, "//")
+	if !ok {
+		return ""
+	}
+	word := body
+	if i := strings.IndexAny(word, " \t"); i >= 0 {
+		word = word[:i]
+	}
+	directive := word
+	if !strings.HasPrefix(strings.ToLower(word), "fentrygen:") {
+		i := strings.IndexByte(word, ':')
+		if i <= 0 {
+			return ""
+		}
+		directive = word[:i+1]
+	}
+	for _, d := range directives {
+		if directive == d {
+			return ""
+		}
+	}
+	for _, d := range directives {
+		if strings.EqualFold(directive, d) || fbtf.Nearest(strings.ToLower(directive), []string{d}, 1) != nil {
+			return fmt.Sprintf("unknown directive //%s (did you mean //%s?)", directive, d)
+		}
+	}
+	return ""
+}
+
 // at returns the position col bytes into the comment at pos.
 func at(pos token.Position, col int) token.Position {
 	pos.Column += col
@@ -89,14 +137,19 @@ func parseAnnotation(pos token.Position, text string) (*annotation, error) {
 	}
 	offset := len(text) - len(rest)
 	fields := splitFields(rest)
-	if len(fields) == 0 || !ident.MatchString(fields[0].text) {
-		return nil, posError{at(pos, offset), fmt.Errorf("malformed annotation %q: want %sFUNCTION [args=a,b] [ret] [depth=N] [sleepable]", text, strings.SplitAfter(text, ":")[0])}
+	if len(fields) == 0 || fields[0].col != 0 || !isCIdent(fields[0].text) {
+		return nil, posError{at(pos, offset), fmt.Errorf("malformed annotation %q: want %sFUNCTION [args=a,b] [ret] [task] [depth=N] [sleepable]", text, strings.SplitAfter(text, ":")[0])}
 	}
 	a.Target = fields[0].text
-	a.TargetPos = at(pos, offset+fields[0].col)
+	a.TargetPos = at(pos, offset)
+	seen := map[string]bool{}
 	for _, f := range fields[1:] {
 		fpos := at(pos, offset+f.col)
 		key, value, hasValue := strings.Cut(f.text, "=")
+		if seen[key] {
+			return nil, posError{fpos, fmt.Errorf("%s given twice", key)}
+		}
+		seen[key] = true
 		switch {
 		case key == "args" && hasValue:
 			a.AllArgs = false
@@ -104,7 +157,7 @@ func parseAnnotation(pos token.Position, text string) (*annotation, error) {
 			col := offset + f.col + len("args=")
 			for _, item := range strings.Split(value, ",") {
 				name, cast, _ := strings.Cut(item, ":")
-				if !ident.MatchString(name) || (cast != "" && !ident.MatchString(cast)) || strings.Count(item, ":") > 1 {
+				if !isCIdent(name) || (cast != "" && !isCIdent(cast)) || strings.Count(item, ":") > 1 {
 					return nil, posError{at(pos, col), fmt.Errorf("malformed argument %q in args=: want NAME or NAME:STRUCT", item)}
 				}
 				a.Args = append(a.Args, argSpec{Name: name, Cast: cast, Pos: at(pos, col)})
@@ -115,16 +168,18 @@ func parseAnnotation(pos token.Position, text string) (*annotation, error) {
 				return nil, posError{fpos, fmt.Errorf("ret: fentry programs run before the function returns; use fexit")}
 			}
 			a.Ret = true
+		case key == "task" && !hasValue:
+			a.Task = true
 		case key == "sleepable" && !hasValue:
 			a.Sleepable = true
 		case key == "depth" && hasValue:
 			n, err := strconv.Atoi(value)
-			if err != nil || n < 1 || n > 4 {
-				return nil, posError{fpos, fmt.Errorf("depth=%s: want a pointer depth from 1 to 4", value)}
+			if err != nil || n < 1 || n > MaxDepth {
+				return nil, posError{fpos, fmt.Errorf("depth=%s: want a pointer depth from 1 to %d", value, MaxDepth)}
 			}
 			a.Depth = n
 		default:
-			return nil, posError{fpos, fmt.Errorf("unknown option %q (want args=, ret, depth=, sleepable)", f.text)}
+			return nil, posError{fpos, fmt.Errorf("unknown option %q (want args=, ret, task, depth=, sleepable)", f.text)}
 		}
 	}
 	return a, nil
@@ -172,23 +227,93 @@ const eventPrefix = "//fentrygen:event"
 // defaultRingbufSize is the ring buffer size of an event type without size=.
 const defaultRingbufSize = 1 << 18
 
-func parseEvent(pos token.Position, text string) (*eventAnnotation, error) {
-	rest := strings.TrimPrefix(text, eventPrefix)
+// options parses the key=value options after a directive, each at most
+// once; parse gets each with its position.
+func options(pos token.Position, prefix, text, want string, parse func(key, value string, pos token.Position) error) error {
+	rest := strings.TrimPrefix(text, prefix)
 	if rest != "" && rest[0] != ' ' && rest[0] != '\t' {
-		return nil, posError{pos, fmt.Errorf("malformed annotation %q: want %s [size=BYTES]", text, eventPrefix)}
+		return posError{pos, fmt.Errorf("malformed annotation %q: want %s %s", text, prefix, want)}
 	}
-	e := &eventAnnotation{Pos: pos, Size: defaultRingbufSize}
+	seen := map[string]bool{}
 	for _, f := range splitFields(rest) {
-		fpos := at(pos, len(eventPrefix)+f.col)
-		value, ok := strings.CutPrefix(f.text, "size=")
+		fpos := at(pos, len(prefix)+f.col)
+		key, value, ok := strings.Cut(f.text, "=")
 		if !ok {
-			return nil, posError{fpos, fmt.Errorf("unknown option %q (want size=)", f.text)}
+			return posError{fpos, fmt.Errorf("unknown option %q (want %s)", f.text, want)}
+		}
+		if seen[key] {
+			return posError{fpos, fmt.Errorf("%s given twice", key)}
+		}
+		seen[key] = true
+		if err := parse(key, value, fpos); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func parseEvent(pos token.Position, text string) (*eventAnnotation, error) {
+	e := &eventAnnotation{Pos: pos, Size: defaultRingbufSize}
+	err := options(pos, eventPrefix, text, "size=BYTES", func(key, value string, fpos token.Position) error {
+		if key != "size" {
+			return posError{fpos, fmt.Errorf("unknown option %q (want size=)", key)}
 		}
 		n, err := strconv.ParseUint(value, 0, 32)
-		if err != nil || n < 4096 || n&(n-1) != 0 {
-			return nil, posError{fpos, fmt.Errorf("size=%s: want a power of two of at least 4096", value)}
+		if err != nil || n < runtime.MinRingbufSize || n > runtime.MaxRingbufSize || n&(n-1) != 0 {
+			return posError{fpos, fmt.Errorf("size=%s: want a power of two from %d to %d", value, runtime.MinRingbufSize, runtime.MaxRingbufSize)}
 		}
 		e.Size = uint32(n)
-	}
-	return e, nil
+		return nil
+	})
+	return e, err
+}
+
+// mapAnnotation is a //fentrygen:map line.
+type mapAnnotation struct {
+	Pos        token.Position
+	MaxEntries uint32
+	Slots      int
+	Base, Step uint64
+	// at holds each option's position, for errors about options that do
+	// not fit the map's kind.
+	at map[string]token.Position
+}
+
+const mapPrefix = "//fentrygen:map"
+
+// DefaultMaxEntries sizes hash maps without max= (bcc's usual MAX_ENTRIES).
+const DefaultMaxEntries = 10240
+
+// MaxMapEntries bounds max=.
+const MaxMapEntries = 1 << 24
+
+func parseMap(pos token.Position, text string) (*mapAnnotation, error) {
+	m := &mapAnnotation{Pos: pos, at: map[string]token.Position{}}
+	err := options(pos, mapPrefix, text, "max=N, slots=N, base=N, step=N", func(key, value string, fpos token.Position) error {
+		n, err := strconv.ParseUint(value, 0, 64)
+		limit := map[string]uint64{"max": MaxMapEntries, "slots": runtime.MaxHistSlots, "base": 1<<31 - 1, "step": 1<<31 - 1}[key]
+		if limit == 0 {
+			return posError{fpos, fmt.Errorf("unknown option %q (want max=, slots=, base=, step=)", key)}
+		}
+		low := uint64(1)
+		if key == "base" {
+			low = 0
+		}
+		if err != nil || n < low || n > limit {
+			return posError{fpos, fmt.Errorf("%s=%s: want a number from %d to %d", key, value, low, limit)}
+		}
+		m.at[key] = fpos
+		switch key {
+		case "max":
+			m.MaxEntries = uint32(n)
+		case "slots":
+			m.Slots = int(n)
+		case "base":
+			m.Base = n
+		case "step":
+			m.Step = n
+		}
+		return nil
+	})
+	return m, err
 }

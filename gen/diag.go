@@ -1,8 +1,11 @@
 package gen
 
 import (
+	"errors"
 	"fmt"
+	"go/scanner"
 	"go/token"
+	"go/types"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -83,4 +86,24 @@ func (d *diags) errorf(pos token.Position, format string, args ...any) {
 
 func (d *diags) warnf(pos token.Position, format string, args ...any) {
 	d.list = append(d.list, Diagnostic{Pos: pos, Message: fmt.Sprintf(format, args...), Warning: true})
+}
+
+// add records err with its position: a list of parse errors, a type error,
+// a posError, or an error without one.
+func (d *diags) add(err error) {
+	var list scanner.ErrorList
+	var te types.Error
+	var pe posError
+	switch {
+	case errors.As(err, &list):
+		for _, e := range list {
+			d.errorf(e.Pos, "%s", e.Msg)
+		}
+	case errors.As(err, &te):
+		d.errorf(te.Fset.Position(te.Pos), "%s", te.Msg)
+	case errors.As(err, &pe):
+		d.errorf(pe.pos, "%v", pe.err)
+	default:
+		d.errorf(token.Position{}, "%v", err)
+	}
 }

@@ -40,11 +40,14 @@ func module(t *testing.T, files map[string][]byte) string { return testmod.Write
 // the code and the diagnostics relative to dir.
 func generate(t *testing.T, dir string, spec *cbtf.Spec) ([]byte, []string) {
 	t.Helper()
-	inputs, err := gen.Load(gen.Config{Dir: dir})
+	inputs, loadDiags, err := gen.Load(gen.Config{Dir: dir})
 	require.NoError(t, err)
-	require.Len(t, inputs, 1)
-	model, diags := gen.Build(inputs[0], spec, gen.Options{BTFName: "snapshot"})
 	var lines []string
+	for _, d := range loadDiags {
+		lines = append(lines, d.Relative(dir))
+	}
+	require.Len(t, inputs, 1, lines)
+	model, diags := gen.Build(inputs[0], spec, gen.Options{BTFName: "snapshot"})
 	for _, d := range diags {
 		lines = append(lines, d.Relative(dir))
 	}
@@ -167,8 +170,9 @@ func goCmd(t *testing.T, dir string, args ...string) {
 // TestExampleUpToDate regenerates example/ in memory, from each package's
 // pinned BTF, and compares it with what is committed.
 func TestExampleUpToDate(t *testing.T) {
-	inputs, err := gen.Load(gen.Config{Dir: filepath.Join("..", "example"), Patterns: []string{"./..."}})
+	inputs, loadDiags, err := gen.Load(gen.Config{Dir: filepath.Join("..", "example"), Patterns: []string{"./..."}})
 	require.NoError(t, err)
+	require.Empty(t, loadDiags)
 	require.NotEmpty(t, inputs)
 	var checked []string
 	for _, in := range inputs {
@@ -179,19 +183,19 @@ func TestExampleUpToDate(t *testing.T) {
 			spec, err = fbtf.Embedded()
 			require.NoError(t, err)
 			model, _ := gen.Build(in, spec, gen.Options{})
-			require.True(t, model == nil || len(model.Probes) == 0, "%s has probes but no pinned BTF", in.Pkg.PkgPath)
+			require.True(t, model == nil || len(model.Probes) == 0, "%s has probes but no pinned BTF", in.PkgPath)
 			continue
 		}
 		require.NoError(t, err)
 		model, diags := gen.Build(in, spec, gen.Options{})
-		require.Nil(t, diagErrors(diags), in.Pkg.PkgPath)
+		require.Nil(t, diagErrors(diags), in.PkgPath)
 		require.NotNil(t, model)
 		code, err := gen.Emit(model)
 		require.NoError(t, err)
 		committed, err := os.ReadFile(in.Output)
-		require.NoError(t, err, "%s: generated file missing: run go generate ./example/...", in.Pkg.PkgPath)
+		require.NoError(t, err, "%s: generated file missing: run go generate ./example/...", in.PkgPath)
 		assert.Equal(t, string(committed), string(code), "%s is stale: run go generate ./example/...", in.Output)
-		checked = append(checked, in.Pkg.PkgPath)
+		checked = append(checked, in.PkgPath)
 	}
 	sort.Strings(checked)
 	t.Logf("up to date: %v", checked)
@@ -226,13 +230,14 @@ func TestTooManySlots(t *testing.T) {
 // TestModelPrints checks -debug-model's JSON names what was resolved.
 func TestModelPrints(t *testing.T) {
 	dir := module(t, map[string][]byte{"probes.go": []byte("package probes\n\n//fexit:tcp_v4_connect args=sk ret\nfunc onExit(p *OnExit) {}\n")})
-	inputs, err := gen.Load(gen.Config{Dir: dir})
+	inputs, _, err := gen.Load(gen.Config{Dir: dir})
 	require.NoError(t, err)
 	model, diags := gen.Build(inputs[0], snapshot(t), gen.Options{BTFName: "snap"})
 	require.Empty(t, diags)
 	js := string(model.JSON())
-	for _, want := range []string{`"target": "tcp_v4_connect"`, `"c_name": "sk"`, `"go_type": "S32"`, `"num_slots": 3`, `"btf": "snap"`} {
+	for _, want := range []string{`"target": "tcp_v4_connect"`, `"c_name": "sk"`, `"go_type": "int32"`, `"num_slots": 3`, `"btf": "snap"`, `"kind": "fexit"`, `"kind": "ptr"`} {
 		assert.Contains(t, js, want)
 	}
-	assert.Regexp(t, regexp.MustCompile(`"go_name": "Sock"`), js)
+	assert.Regexp(t, regexp.MustCompile(`"go_type": "Sock"`), js)
+	assert.Regexp(t, regexp.MustCompile(`"pos": ".*/probes.go:3:1"`), js)
 }

@@ -2,8 +2,13 @@ package gen
 
 import (
 	"fmt"
+	"go/ast"
+	"go/build"
+	"go/parser"
 	"go/token"
+	"go/types"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -28,24 +33,32 @@ type Config struct {
 	Env []string
 }
 
-// Input is one loaded package and where its generated file goes.
+// Input is one loaded package: its own files parsed and type-checked
+// without the generated file (stale or missing, it never hides or causes
+// an error), its imports read from export data.
 type Input struct {
-	Pkg *packages.Package
+	PkgPath string
+	Name    string
 	// Output is the absolute path of the generated file.
 	Output string
-	// loadErrors are go/packages' errors, to be filtered once the names the
-	// generated file declares are known.
-	loadErrors []Diagnostic
+	Fset   *token.FileSet
+	// Files are the package's files, the generated one left out.
+	Files []*ast.File
+	// Types and Info are the type check of Files; errors in it are
+	// expected (the generated names are missing) and not reported from
+	// here: the check with the generated file reports what is real.
+	Types *types.Package
+	Info  *types.Info
+	conf  types.Config
 }
 
-const loadMode = packages.NeedName | packages.NeedFiles | packages.NeedSyntax |
-	packages.NeedTypes | packages.NeedTypesInfo | packages.NeedTypesSizes
+const generatedImports = "github.com/fentrygen/fentrygen/runtime github.com/cilium/ebpf"
 
-// Load loads the packages. The generated file, stale or missing, is
-// replaced by an empty one (an overlay: nothing on disk changes), so old
-// output never hides or causes an error; what its absence causes is
-// tolerated later by [Build].
-func Load(cfg Config) ([]*Input, error) {
+// Load finds the packages, parses their files and type-checks them. Only
+// the packages' own files are type-checked; their imports come from export
+// data (the go command's build cache). Problems with the packages
+// themselves (no Go files, syntax errors) are returned as Diagnostics.
+func Load(cfg Config) ([]*Input, Diagnostics, error) {
 	if cfg.Output == "" {
 		cfg.Output = DefaultOutput
 	}
@@ -57,82 +70,161 @@ func Load(cfg Config) ([]*Input, error) {
 	if len(cfg.Tags) > 0 {
 		flags = []string{"-tags=" + strings.Join(cfg.Tags, ",")}
 	}
-	// A light first pass finds the packages' folders and names.
-	first, err := packages.Load(&packages.Config{Mode: packages.NeedName | packages.NeedFiles, Dir: cfg.Dir, Env: cfg.Env, BuildFlags: flags}, patterns...)
+	list, err := packages.Load(&packages.Config{
+		Mode: packages.NeedName | packages.NeedFiles | packages.NeedModule | packages.NeedTypesSizes,
+		Dir:  cfg.Dir, Env: cfg.Env, BuildFlags: flags,
+	}, patterns...)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	overlay := map[string][]byte{}
-	outputs := map[string]string{}
-	var firstErr error
-	for _, p := range first {
-		dir := packageDir(p)
-		if dir == "" {
-			// A folder of tests only (or nothing): nothing to generate.
-			if firstErr == nil {
-				firstErr = fmt.Errorf("package %s has no Go files", p.PkgPath)
-				if len(p.Errors) > 0 {
-					firstErr = fmt.Errorf("%s", p.Errors[0])
-				}
-			}
-			continue
-		}
-		out := filepath.Join(dir, cfg.Output)
-		overlay[out] = []byte("package " + p.Name + "\n")
-		outputs[p.PkgPath] = out
-	}
-	if len(outputs) == 0 {
-		if firstErr == nil {
-			firstErr = fmt.Errorf("no packages match %s", strings.Join(patterns, " "))
-		}
-		return nil, firstErr
-	}
+	var ds diags
 	fset := token.NewFileSet()
-	pkgs, err := packages.Load(&packages.Config{Mode: loadMode, Dir: cfg.Dir, Env: cfg.Env, BuildFlags: flags, Fset: fset, Overlay: overlay}, patterns...)
-	if err != nil {
-		return nil, err
-	}
 	var inputs []*Input
-	for _, p := range pkgs {
-		if _, ok := outputs[p.PkgPath]; !ok {
+	var empty []string
+	imports := map[string]bool{}
+	for _, p := range list {
+		if len(p.GoFiles) == 0 {
+			// A folder of tests only matches ./... like any other: it has
+			// nothing to generate.
+			msg := fmt.Sprintf("package %s has no Go files", p.PkgPath)
+			if len(p.Errors) > 0 {
+				msg = p.Errors[0].Msg
+			}
+			empty = append(empty, msg)
 			continue
 		}
-		in := &Input{Pkg: p, Output: outputs[p.PkgPath]}
 		for _, e := range p.Errors {
-			if e.Kind == packages.ListError && compileOutput(e.Msg) {
-				// The go command's compile of the package: the type
-				// checker reports the same errors with positions.
+			ds.list = append(ds.list, Diagnostic{Pos: parsePos(e.Pos), Message: e.Msg})
+		}
+		in := &Input{PkgPath: p.PkgPath, Name: p.Name, Output: filepath.Join(filepath.Dir(p.GoFiles[0]), cfg.Output), Fset: fset}
+		for _, name := range p.GoFiles {
+			if filepath.Clean(name) == filepath.Clean(in.Output) {
 				continue
 			}
-			in.loadErrors = append(in.loadErrors, Diagnostic{Pos: parsePos(e.Pos), Message: e.Msg})
+			f, err := parser.ParseFile(fset, name, nil, parser.ParseComments|parser.SkipObjectResolution)
+			if err != nil {
+				ds.add(err)
+				continue
+			}
+			in.Files = append(in.Files, f)
+			for _, spec := range f.Imports {
+				path, err := strconv.Unquote(spec.Path.Value)
+				if err != nil {
+					continue
+				}
+				if path == "C" {
+					ds.errorf(fset.Position(spec.Pos()), "package %s uses cgo: probe packages are pure Go", p.PkgPath)
+				}
+				imports[path] = true
+			}
+		}
+		in.conf = types.Config{Sizes: p.TypesSizes, Error: func(error) {}}
+		if in.conf.Sizes == nil {
+			in.conf.Sizes = types.SizesFor("gc", build.Default.GOARCH)
+		}
+		if p.Module != nil && p.Module.GoVersion != "" {
+			in.conf.GoVersion = "go" + p.Module.GoVersion
 		}
 		inputs = append(inputs, in)
 	}
-	return inputs, nil
+	if len(inputs) == 0 {
+		for _, msg := range empty {
+			ds.errorf(token.Position{}, "%s", msg)
+		}
+		if len(ds.list) == 0 {
+			ds.errorf(token.Position{}, "no packages match %s", strings.Join(patterns, " "))
+		}
+		return nil, ds.list.sorted(), nil
+	}
+	for _, path := range strings.Fields(generatedImports) {
+		imports[path] = true
+	}
+	delete(imports, "unsafe")
+	delete(imports, "C")
+	importer, err := exportData(cfg, flags, slices.Sorted(func(yield func(string) bool) {
+		for p := range imports {
+			if !yield(p) {
+				return
+			}
+		}
+	}))
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, in := range inputs {
+		in.conf.Importer = importer
+		in.Types, in.Info = in.check(in.Files)
+	}
+	return inputs, ds.list.sorted(), nil
 }
 
-// compileOutput reports whether msg is the go command's compiler output:
-// a "# package" line and positioned errors.
-func compileOutput(msg string) bool {
-	lines := strings.Split(strings.TrimSpace(msg), "\n")
-	if len(lines) < 2 || !strings.HasPrefix(lines[0], "# ") {
-		return false
+// importerFunc adapts a function to types.Importer.
+type importerFunc func(path string) (*types.Package, error)
+
+func (f importerFunc) Import(path string) (*types.Package, error) { return f(path) }
+
+// exportData loads the type information of paths from export data.
+func exportData(cfg Config, flags []string, paths []string) (types.Importer, error) {
+	pkgs, err := packages.Load(&packages.Config{
+		Mode: packages.NeedName | packages.NeedTypes,
+		Dir:  cfg.Dir, Env: cfg.Env, BuildFlags: flags,
+	}, paths...)
+	if err != nil {
+		return nil, err
 	}
-	for _, l := range lines[1:] {
-		if parsePos(strings.SplitN(l, ": ", 2)[0]).Line == 0 {
-			return false
+	byPath := map[string]*types.Package{}
+	problems := map[string]string{}
+	for _, p := range pkgs {
+		if p.Types != nil && !p.IllTyped {
+			byPath[p.PkgPath] = p.Types
+		}
+		if len(p.Errors) > 0 {
+			problems[p.PkgPath] = p.Errors[0].Msg
 		}
 	}
-	return true
+	return importerFunc(func(path string) (*types.Package, error) {
+		if path == "unsafe" {
+			return types.Unsafe, nil
+		}
+		if p, ok := byPath[path]; ok {
+			return p, nil
+		}
+		if msg, ok := problems[path]; ok {
+			return nil, fmt.Errorf("%s", msg)
+		}
+		return nil, fmt.Errorf("package %s not loaded", path)
+	}), nil
 }
 
-func packageDir(p *packages.Package) string {
-	for _, files := range [][]string{p.GoFiles, p.CompiledGoFiles, p.OtherFiles} {
-		if len(files) > 0 {
-			return filepath.Dir(files[0])
+// check type-checks files as the package.
+func (in *Input) check(files []*ast.File) (*types.Package, *types.Info) {
+	info := &types.Info{
+		Types:      map[ast.Expr]types.TypeAndValue{},
+		Defs:       map[*ast.Ident]types.Object{},
+		Uses:       map[*ast.Ident]types.Object{},
+		Selections: map[*ast.SelectorExpr]*types.Selection{},
+	}
+	pkg, _ := in.conf.Check(in.PkgPath, in.Fset, files, info)
+	return pkg, info
+}
+
+// checkErrors type-checks files and returns the errors.
+func (in *Input) checkErrors(files []*ast.File) (*types.Package, *types.Info, []types.Error) {
+	var errs []types.Error
+	conf := in.conf
+	conf.Error = func(err error) {
+		if te, ok := err.(types.Error); ok {
+			errs = append(errs, te)
 		}
 	}
-	return ""
+	info := &types.Info{
+		Types:      map[ast.Expr]types.TypeAndValue{},
+		Defs:       map[*ast.Ident]types.Object{},
+		Uses:       map[*ast.Ident]types.Object{},
+		Selections: map[*ast.SelectorExpr]*types.Selection{},
+	}
+	pkg, _ := conf.Check(in.PkgPath, in.Fset, files, info)
+	return pkg, info, errs
 }
 
 // parsePos parses go/packages' "file:line:col" positions; file may itself

@@ -4,107 +4,265 @@ import (
 	"encoding/json"
 	"fmt"
 	"go/token"
-	"strings"
 
 	"github.com/fentrygen/fentrygen/runtime"
 )
 
-// Model is everything the generated file holds, as plain data. It prints
-// as JSON (fentrygen -debug-model).
+// Model is everything the generated file holds, as plain data: every
+// generated identifier is decided here, and emit only renders it. It
+// prints as JSON (fentrygen -debug-model).
 type Model struct {
 	Package string `json:"package"`
 	PkgPath string `json:"pkg_path"`
 	// BTF names where the types came from (for the reader of -debug-model;
 	// not written into the generated file).
-	BTF     string     `json:"btf"`
-	Probes  []Probe    `json:"probes"`
-	Structs []Accessor `json:"structs"`
-	Events  []Event    `json:"events"`
+	BTF string `json:"btf"`
+	// Constraint is the build constraint of the files the probes are in,
+	// carried into the generated file ("" for none).
+	Constraint string      `json:"constraint,omitempty"`
+	Probes     []*Probe    `json:"probes"`
+	Accessors  []*Accessor `json:"accessors"`
+	Views      []*View     `json:"views"`
+	Maps       []*Map      `json:"maps"`
 }
+
+// Pos is a source position that prints as file:line:col.
+type Pos struct{ token.Position }
+
+// MarshalText renders the position.
+func (p Pos) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
 
 // Probe is one annotated stub.
 type Probe struct {
-	// Stub is the user's function; Context the generated type it takes.
-	Stub      string       `json:"stub"`
-	Context   string       `json:"context"`
-	Kind      runtime.Kind `json:"kind"`
-	Target    string       `json:"target"`
-	Prototype string       `json:"prototype"`
-	Sleepable bool         `json:"sleepable,omitempty"`
-	Args      []Arg        `json:"args"`
+	// Stub is the user's function; Context the generated type it takes;
+	// ProgramFunc and SpecFunc build it; Field is its program in Objects.
+	Stub        string       `json:"stub"`
+	Context     string       `json:"context"`
+	ProgramFunc string       `json:"program_func"`
+	SpecFunc    string       `json:"spec_func"`
+	Field       string       `json:"field"`
+	Kind        runtime.Kind `json:"kind"`
+	Target      string       `json:"target"`
+	Prototype   string       `json:"prototype"`
+	Sleepable   bool         `json:"sleepable,omitempty"`
+	Args        []*Arg       `json:"args"`
 	// Ret is the return value (fexit) or previous result (fmod_ret).
 	Ret *Arg `json:"ret,omitempty"`
+	// Task is the current task_struct, when the annotation asks for it.
+	Task *Arg `json:"task,omitempty"`
 	// NumSlots is where the return value sits: ctx[NumSlots].
-	NumSlots int            `json:"num_slots"`
-	Pos      token.Position `json:"-"`
+	NumSlots int `json:"num_slots"`
+	Pos      Pos `json:"pos"`
 }
 
-// Value kinds of arguments and members.
+// ValueKind is how an argument or member is read.
+type ValueKind int
+
 const (
-	KindScalar   = "scalar"   // a sized integer
-	KindPtr      = "ptr"      // a typed pointer: an accessor
-	KindEmbedded = "embedded" // a struct or union member by value
-	KindBitfield = "bitfield"
-	KindArray    = "array"            // array of scalars, by index
-	KindArrayAcc = "array_of_structs" // array of structs, by index
+	// ValueScalar is an integer: a Num of GoType.
+	ValueScalar ValueKind = iota + 1
+	// ValuePtr is a pointer to a struct or union: an accessor.
+	ValuePtr
+	// ValueEmbedded is a struct or union member held by value.
+	ValueEmbedded
+	// ValueArray is an array of integers, read by index.
+	ValueArray
+	// ValueArrayAcc is an array of structs, one accessor per index.
+	ValueArrayAcc
 )
 
-// Arg is an argument or the return value of a probe's function.
+var valueKindNames = map[ValueKind]string{ValueScalar: "scalar", ValuePtr: "ptr", ValueEmbedded: "embedded", ValueArray: "array", ValueArrayAcc: "array_of_structs"}
+
+func (k ValueKind) String() string {
+	if n, ok := valueKindNames[k]; ok {
+		return n
+	}
+	return fmt.Sprintf("ValueKind(%d)", int(k))
+}
+
+// MarshalText renders the kind's name.
+func (k ValueKind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// Arg is an argument, the return value or the current task of a probe.
 type Arg struct {
-	CName  string `json:"c_name"`
-	GoName string `json:"go_name"`
-	CType  string `json:"c_type"`
-	Slot   int    `json:"slot"`
-	Kind   string `json:"kind"`
-	// Scalar: Size, Signed and the runtime type (U32, S64...).
-	Size   int    `json:"size,omitempty"`
-	Signed bool   `json:"signed,omitempty"`
+	CName  string    `json:"c_name"`
+	GoName string    `json:"go_name"`
+	CType  string    `json:"c_type"`
+	Slot   int       `json:"slot"`
+	Kind   ValueKind `json:"kind"`
+	// GoType is the Go integer type of a scalar (uint32...) or the accessor
+	// of a pointer.
 	GoType string `json:"go_type"`
-	// Ptr: the C struct the pointer's paths start from (Base) and the one
-	// it is viewed as (Cast, "" when not cast).
+	// Base is the C struct a pointer's paths start from; Cast the one it is
+	// viewed as ("" when not cast).
 	Base string `json:"base,omitempty"`
 	Cast string `json:"cast,omitempty"`
+	Pos  Pos    `json:"pos"`
 }
 
 // Accessor is a generated type with one method per member of a C struct or
-// union, shared by every probe that reaches it.
+// union that the stubs read, shared by every probe that reaches it.
 type Accessor struct {
 	GoName string `json:"go_name"`
-	// CName is "struct sock", "union {...} (in sock_common)".
-	CName   string   `json:"c_name"`
-	Members []Member `json:"members"`
+	// CName is "struct sock", "atomic_t", "union {...} (in sock_common)".
+	CName   string    `json:"c_name"`
+	Members []*Member `json:"members"`
 }
 
 // Member is one method of an accessor.
 type Member struct {
-	CName  string `json:"c_name"`
-	GoName string `json:"go_name"`
-	CType  string `json:"c_type"`
-	Kind   string `json:"kind"`
-	Size   int    `json:"size,omitempty"`
-	Signed bool   `json:"signed,omitempty"`
-	// GoType is the runtime type of scalars or the accessor's name.
+	CName  string    `json:"c_name"`
+	GoName string    `json:"go_name"`
+	CType  string    `json:"c_type"`
+	Kind   ValueKind `json:"kind"`
+	// GoType is the Go integer type of scalars or the accessor's name.
 	GoType string `json:"go_type"`
 	// Base is the C struct a dereferenced pointer leads to.
 	Base string `json:"base,omitempty"`
 	Len  int    `json:"len,omitempty"`
 }
 
-// Event is a user struct written by probes and read back in Go.
-type Event struct {
-	GoName  string       `json:"go_name"`
-	Ringbuf string       `json:"ringbuf"`
-	Size    uint64       `json:"size"`
-	MapSize uint32       `json:"map_size"`
-	Fields  []EventField `json:"fields"`
+// View is one of the user's structs as programs see it: an event, a map key
+// or value. Its methods read and write the struct's fields.
+type View struct {
+	// Struct is the user's type; GoName the view type; New its
+	// constructor on the stack.
+	Struct string `json:"struct"`
+	GoName string `json:"go_name"`
+	New    string `json:"new"`
+	Size   int64  `json:"size"`
+	// Event is set for //fentrygen:event types.
+	Event  *Event       `json:"event,omitempty"`
+	Fields []*ViewField `json:"fields"`
+	Pos    Pos          `json:"pos"`
 }
 
-// EventField is one settable field of an event.
-type EventField struct {
-	Name string `json:"name"`
-	// Kind is "int" or "bytes" (a byte array: strings and comm).
-	Kind string `json:"kind"`
-	Size int    `json:"size"`
+// Event is the ring buffer an event type is sent to.
+type Event struct {
+	// RingVar is the package variable declaring the ring; Map its name in
+	// the collection; Reader the field of Objects that reads it.
+	RingVar string `json:"ring_var"`
+	Map     string `json:"map"`
+	Size    uint32 `json:"size"`
+	Reader  string `json:"reader"`
+}
+
+// FieldKind is what a view field holds.
+type FieldKind int
+
+const (
+	// FieldInt is a sized integer.
+	FieldInt FieldKind = iota + 1
+	// FieldBytes is a byte array: strings, comm, addresses.
+	FieldBytes
+)
+
+func (k FieldKind) String() string {
+	switch k {
+	case FieldInt:
+		return "int"
+	case FieldBytes:
+		return "bytes"
+	}
+	return fmt.Sprintf("FieldKind(%d)", int(k))
+}
+
+// MarshalText renders the kind's name.
+func (k FieldKind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// ViewField is one field of a view and the methods that reach it.
+type ViewField struct {
+	Name string    `json:"name"`
+	Kind FieldKind `json:"kind"`
+	// GoType is the Go integer type of an int field.
+	GoType string `json:"go_type,omitempty"`
+	Size   int    `json:"size"`
+	// Methods: Get reads (ints) or is the field as bytes; Set stores (or
+	// copies bytes); Add adds atomically (4- and 8-byte ints); FromString,
+	// FromKernel and FromCurrent fill byte fields ("" when not generated).
+	Get         string `json:"get"`
+	Set         string `json:"set"`
+	Add         string `json:"add,omitempty"`
+	FromString  string `json:"from_string,omitempty"`
+	FromKernel  string `json:"from_kernel,omitempty"`
+	FromCurrent string `json:"from_current,omitempty"`
+}
+
+// MapKind is the runtime type a map variable is declared with.
+type MapKind int
+
+const (
+	MapHash MapKind = iota + 1
+	MapLRUHash
+	MapPerCPUHash
+	MapArray
+	MapPerCPUArray
+	MapGlobal
+	MapLog2Hist
+	MapLinearHist
+	MapLog2HistBy
+	MapLinearHistBy
+)
+
+// mapKinds maps the runtime type names to kinds.
+var mapKinds = map[string]MapKind{
+	"Hash": MapHash, "LRUHash": MapLRUHash, "PerCPUHash": MapPerCPUHash,
+	"Array": MapArray, "PerCPUArray": MapPerCPUArray, "Global": MapGlobal,
+	"Log2Hist": MapLog2Hist, "LinearHist": MapLinearHist,
+	"Log2HistBy": MapLog2HistBy, "LinearHistBy": MapLinearHistBy,
+}
+
+func (k MapKind) String() string {
+	for name, kind := range mapKinds {
+		if kind == k {
+			return name
+		}
+	}
+	return fmt.Sprintf("MapKind(%d)", int(k))
+}
+
+// MarshalText renders the kind's runtime type name.
+func (k MapKind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+func (k MapKind) hist() bool {
+	return k == MapLog2Hist || k == MapLinearHist || k == MapLog2HistBy || k == MapLinearHistBy
+}
+
+func (k MapKind) keyed() bool {
+	switch k {
+	case MapHash, MapLRUHash, MapPerCPUHash, MapLog2HistBy, MapLinearHistBy:
+		return true
+	}
+	return false
+}
+
+// Map is a package-level map variable.
+type Map struct {
+	// Var is the user's variable and the map's name in the collection;
+	// Field is its handle in Objects.
+	Var   string  `json:"var"`
+	Field string  `json:"field"`
+	Kind  MapKind `json:"kind"`
+	// Key and Value are the element types (Key nil for arrays, globals and
+	// unkeyed histograms, Value nil for histograms).
+	Key   *ElemType `json:"key,omitempty"`
+	Value *ElemType `json:"value,omitempty"`
+	// MaxEntries sizes hash maps and arrays and bounds keyed histograms.
+	MaxEntries uint32 `json:"max_entries,omitempty"`
+	// Slots, Base and Step shape histograms.
+	Slots int    `json:"slots,omitempty"`
+	Base  uint64 `json:"base,omitempty"`
+	Step  uint64 `json:"step,omitempty"`
+	Pos   Pos    `json:"pos"`
+}
+
+// ElemType is a map's key or value type on both sides.
+type ElemType struct {
+	// Go is the user-space type (uint32, Piddata); View is set when the
+	// kernel side is a generated view (PiddataView), else the kernel side is
+	// the Num alias of Go.
+	Go   string `json:"go"`
+	View string `json:"view,omitempty"`
 }
 
 // JSON renders the model for -debug-model.
@@ -114,53 +272,4 @@ func (m *Model) JSON() []byte {
 		return []byte(err.Error())
 	}
 	return append(b, '\n')
-}
-
-// goName turns a C identifier into an exported Go one: "__sk_common" ->
-// "SkCommon", "skc_daddr" -> "SkcDaddr".
-func goName(c string) string {
-	var b strings.Builder
-	for _, part := range strings.Split(c, "_") {
-		if part == "" {
-			continue
-		}
-		b.WriteString(strings.ToUpper(part[:1]) + part[1:])
-	}
-	if b.Len() == 0 {
-		return "X"
-	}
-	return b.String()
-}
-
-// scalarType is the runtime type of an integer of size bytes.
-func scalarType(size int, signed bool) (string, error) {
-	switch size {
-	case 1, 2, 4, 8:
-	default:
-		return "", fmt.Errorf("%d-byte integers are not supported", size)
-	}
-	if signed {
-		return fmt.Sprintf("S%d", size*8), nil
-	}
-	return fmt.Sprintf("U%d", size*8), nil
-}
-
-// snake turns a Go name into a kernel object name: "ConnectEvent" ->
-// "connect_event", at most 15 bytes.
-func snake(s string) string {
-	var b strings.Builder
-	for i, r := range s {
-		if r >= 'A' && r <= 'Z' {
-			if i > 0 {
-				b.WriteByte('_')
-			}
-			r += 'a' - 'A'
-		}
-		b.WriteRune(r)
-	}
-	out := b.String()
-	if len(out) > 15 {
-		out = out[:15]
-	}
-	return strings.TrimRight(out, "_")
 }

@@ -145,15 +145,18 @@ func PadComm(comm string) (lo, hi int64, err error) {
 	return lo, hi, nil
 }
 
-// FilterComm emits `bpf_get_current_comm(fp + off, 16); if (((u64 *)(fp +
-// off))[0] != lo || ((u64 *)(fp + off))[1] != hi) goto skip`, comparing all
-// 16 bytes of comm against the NUL-padded target. It clobbers r0-r5.
+// FilterComm emits `*(u64 *)(fp + off) = 0; *(u64 *)(fp + off + 8) = 0;
+// bpf_get_current_comm(fp + off, 16); if (((u64 *)(fp + off))[0] != lo ||
+// ((u64 *)(fp + off))[1] != hi) goto skip`, comparing all 16 bytes of comm
+// against the NUL-padded target. The buffer is zeroed first: some kernels
+// (Debian's 6.1) copy the comm and its NUL but leave the bytes after as
+// they were. It clobbers r0-r5.
 func FilterComm(comm string, off int16, skip string) (asm.Instructions, error) {
 	lo, hi, err := PadComm(comm)
 	if err != nil {
 		return nil, err
 	}
-	out := Comm(off)
+	out := append(ZeroStack(off, CommLen), Comm(off)...)
 	out = append(out,
 		asm.LoadMem(asm.R1, asm.RFP, off, asm.DWord),
 		asm.LoadImm(asm.R2, lo, asm.DWord),
@@ -249,13 +252,21 @@ func probeRead(fn asm.BuiltinFunc, off int16, size int32, src asm.Register) asm.
 	)
 }
 
-// ZeroStack emits `*(u32 *)(fp + off + 4*i) = 0` for every 4 bytes of size
-// (rounded up) at off, so helpers that read the buffer see initialised
-// memory. (cilium/ebpf's asm has no 8-byte store of an immediate.)
+// ZeroStack emits `*(u64 *)(fp + off + 8*i) = 0` for every 8 bytes of size
+// at off (8-aligned), and smaller stores for a tail, so helpers that read
+// the buffer see initialised memory.
 func ZeroStack(off int16, size int) asm.Instructions {
 	var out asm.Instructions
-	for i := 0; i < size; i += 4 {
-		out = append(out, asm.StoreImm(asm.RFP, off+int16(i), 0, asm.Word))
+	i := 0
+	for ; i+8 <= size; i += 8 {
+		out = append(out, storeImm64(asm.RFP, off+int16(i), 0))
+	}
+	for _, n := range []int{4, 2, 1} {
+		if i+n <= size {
+			sz, _ := SizeOf(n)
+			out = append(out, asm.StoreImm(asm.RFP, off+int16(i), 0, sz))
+			i += n
+		}
 	}
 	return out
 }

@@ -53,6 +53,7 @@ var (
 	lddw  = asm.LoadImmOp(asm.DWord)
 	jner  = asm.JNE.Op(asm.RegSource)
 	jnei  = asm.JNE.Op(asm.ImmSource)
+	stdw  = asm.StoreImmOp(asm.DWord)
 )
 
 // unresolved is the offset of a jump whose label is resolved on marshal.
@@ -141,6 +142,7 @@ func TestFilterComm(t *testing.T) {
 	insns, err := runtime.FilterComm("systemd-journal", -16, "skip")
 	require.NoError(t, err)
 	assert.Equal(t, []raw{
+		{stdw, asm.R10, 0, -16, 0}, {stdw, asm.R10, 0, -8, 0}, // zeroed: some kernels leave bytes after the NUL
 		{movr, asm.R1, asm.R10, 0, 0}, {addi, asm.R1, 0, 0, -16}, {movi, asm.R2, 0, 0, 16}, {call, 0, 0, 0, 16},
 		{ldxdw, asm.R1, asm.R10, -16, 0}, {lddw, asm.R2, 0, 0, 0x2d646d6574737973}, {jner, asm.R1, asm.R2, unresolved, 0},
 		{ldxdw, asm.R1, asm.R10, -8, 0}, {lddw, asm.R2, 0, 0, 0x006c616e72756f6a}, {jner, asm.R1, asm.R2, unresolved, 0},
@@ -172,6 +174,9 @@ func TestFieldReads(t *testing.T) {
 
 func TestZeroStack(t *testing.T) {
 	insns := runtime.ZeroStack(-16, 16)
-	st := asm.StoreImmOp(asm.Word)
-	assert.Equal(t, []raw{{st, asm.R10, 0, -16, 0}, {st, asm.R10, 0, -12, 0}, {st, asm.R10, 0, -8, 0}, {st, asm.R10, 0, -4, 0}}, raws(insns))
+	assert.Equal(t, []raw{{stdw, asm.R10, 0, -16, 0}, {stdw, asm.R10, 0, -8, 0}}, raws(insns), "8-byte stores")
+	insns = runtime.ZeroStack(-16, 15)
+	assert.Equal(t, []raw{{stdw, asm.R10, 0, -16, 0}, {asm.StoreImmOp(asm.Word), asm.R10, 0, -8, 0},
+		{asm.StoreImmOp(asm.Half), asm.R10, 0, -4, 0}, {asm.StoreImmOp(asm.Byte), asm.R10, 0, -2, 0}}, raws(insns))
+	assemble(t, insns)
 }

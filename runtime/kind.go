@@ -30,6 +30,9 @@ func (k Kind) String() string {
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
 
+// MarshalText renders the kind's name.
+func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
 // AttachType maps k to cilium/ebpf's constant (BPF_TRACE_FENTRY 24,
 // BPF_TRACE_FEXIT 25, BPF_MODIFY_RETURN 26).
 func (k Kind) AttachType() ebpf.AttachType {

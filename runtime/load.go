@@ -3,6 +3,7 @@ package runtime
 import (
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -10,7 +11,6 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
-	"github.com/cilium/ebpf/ringbuf"
 
 	fbtf "github.com/fentrygen/fentrygen/btf"
 )
@@ -19,7 +19,7 @@ import (
 // when the architecture has no BPF trampoline.
 const errENOTSUPP = syscall.Errno(524)
 
-// Options tunes [Load].
+// Options tunes [Load] and [LoadPackage].
 type Options struct {
 	// Target is the kernel whose BTF resolves member paths; zero means the
 	// running kernel ([KernelTarget]).
@@ -30,21 +30,52 @@ type Options struct {
 	// VerifierLines is how many of the verifier's last lines a rejection
 	// error carries; 0 means 20.
 	VerifierLines int
+	// Retarget attaches programs, by name, to another kernel function than
+	// their annotation's. Arguments are found again by name there, so a
+	// probe that reads none (a latency probe) fits any function.
+	Retarget map[string]string
+	// Only loads just the programs named (all when empty); the package's
+	// maps are created all the same.
+	Only []string
 }
 
-// Objects are loaded programs, their maps and links. Close releases every
-// file descriptor.
+// Declared is a package-level map declaration: a [Hash], [Array],
+// [Global], histogram or [Ring].
+type Declared interface {
+	specs() map[string]*ebpf.MapSpec
+}
+
+func (d *mapDecl) specs() map[string]*ebpf.MapSpec {
+	if d.spec == nil {
+		return nil
+	}
+	return map[string]*ebpf.MapSpec{d.name: d.spec}
+}
+
+func (r *Ring) specs() map[string]*ebpf.MapSpec { return r.Specs() }
+
+// Objects are loaded programs, their maps, links and readers: one
+// ebpf.Collection. Close releases every file descriptor.
 type Objects struct {
-	Target   Target
-	Programs map[string]*ebpf.Program
-	Maps     map[string]*ebpf.Map
-	Links    map[string]link.Link
+	Target     Target
+	Collection *ebpf.Collection
+	Programs   map[string]*ebpf.Program
+	Maps       map[string]*ebpf.Map
+	Links      map[string]link.Link
+	closers    []io.Closer
 }
 
-// Load relocates, loads and (unless opts.NoAttach) attaches progs with
-// link.AttachTracing. Maps with one name are shared. On any error
-// everything already created is closed.
-func Load(opts Options, progs ...*Program) (_ *Objects, err error) {
+// Load relocates, loads and (unless opts.NoAttach) attaches progs as one
+// collection with the maps they use: programs that use a map of one name
+// share it. On any error everything already created is closed.
+func Load(opts Options, progs ...*Program) (*Objects, error) {
+	return LoadPackage(opts, progs)
+}
+
+// LoadPackage is [Load] for a package's programs and its declared maps,
+// which exist even when no program uses them. Generated Load functions call
+// it; maps of other packages are never shared.
+func LoadPackage(opts Options, progs []*Program, decls ...Declared) (_ *Objects, err error) {
 	if opts.Target.Spec == nil {
 		if opts.Target, err = KernelTarget(); err != nil {
 			return nil, err
@@ -53,68 +84,115 @@ func Load(opts Options, progs ...*Program) (_ *Objects, err error) {
 	if opts.VerifierLines == 0 {
 		opts.VerifierLines = 20
 	}
-	objs := &Objects{Target: opts.Target, Programs: map[string]*ebpf.Program{}, Maps: map[string]*ebpf.Map{}, Links: map[string]link.Link{}}
+	spec := &ebpf.CollectionSpec{Maps: map[string]*ebpf.MapSpec{}, Programs: map[string]*ebpf.ProgramSpec{}}
+	addMap := func(name string, m *ebpf.MapSpec) error {
+		if old, ok := spec.Maps[name]; ok && !sameMap(old, m) {
+			return fmt.Errorf("two different maps called %s", name)
+		}
+		spec.Maps[name] = m
+		return nil
+	}
+	for _, d := range decls {
+		for _, name := range slices.Sorted(maps.Keys(d.specs())) {
+			if err := addMap(name, d.specs()[name]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	progs, err = only(progs, opts.Only)
+	if err != nil {
+		return nil, err
+	}
+	infos := map[string]Info{}
+	for _, p := range progs {
+		info := p.Info()
+		if fn, ok := opts.Retarget[info.Name]; ok {
+			p = p.retarget(fn)
+			info = p.Info()
+		}
+		if _, dup := spec.Programs[info.Name]; dup {
+			return nil, fmt.Errorf("two programs named %s", info.Name)
+		}
+		for _, name := range slices.Sorted(maps.Keys(p.Maps())) {
+			if err := addMap(name, p.Maps()[name]); err != nil {
+				return nil, fmt.Errorf("program %s: %w", info.Name, err)
+			}
+		}
+		ps, err := p.Spec(opts.Target)
+		if err != nil {
+			return nil, err
+		}
+		spec.Programs[info.Name] = ps
+		infos[info.Name] = info
+	}
+	for name := range opts.Retarget {
+		if _, ok := infos[name]; !ok {
+			return nil, fmt.Errorf("retarget: no program %s (have %s)", name, strings.Join(slices.Sorted(maps.Keys(infos)), ", "))
+		}
+	}
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{})
+	if err != nil {
+		return nil, collectionError(infos, opts.Target, err, opts.VerifierLines)
+	}
+	objs := &Objects{Target: opts.Target, Collection: coll, Programs: coll.Programs, Maps: coll.Maps, Links: map[string]link.Link{}}
 	defer func() {
 		if err != nil {
 			objs.Close()
 		}
 	}()
-	for _, p := range progs {
-		for _, name := range slices.Sorted(maps.Keys(p.Maps())) {
-			spec := p.Maps()[name]
-			if _, ok := objs.Maps[name]; ok {
-				continue
-			}
-			m, err := ebpf.NewMap(spec)
-			if err != nil {
-				return nil, fmt.Errorf("create map %s: %w", name, err)
-			}
-			objs.Maps[name] = m
-		}
+	if opts.NoAttach {
+		return objs, nil
 	}
-	for _, p := range progs {
-		name := p.Info().Name
-		if _, dup := objs.Programs[name]; dup {
-			return nil, fmt.Errorf("two programs named %s", name)
-		}
-		spec, err := p.Spec(opts.Target)
+	for _, name := range slices.Sorted(maps.Keys(infos)) {
+		info := infos[name]
+		l, err := link.AttachTracing(link.TracingOptions{Program: coll.Programs[name], AttachType: info.Kind.AttachType()})
 		if err != nil {
-			return nil, err
-		}
-		for i := range spec.Instructions {
-			ins := &spec.Instructions[i]
-			if ref := ins.Reference(); ref != "" && ins.IsLoadFromMap() {
-				m, ok := objs.Maps[ref]
-				if !ok {
-					return nil, fmt.Errorf("program %s: no map %q declared", name, ref)
-				}
-				if err := ins.AssociateMap(m); err != nil {
-					return nil, fmt.Errorf("program %s: map %s: %w", name, ref, err)
-				}
-			}
-		}
-		prog, err := ebpf.NewProgram(spec)
-		if err != nil {
-			return nil, loadError(p.Info(), opts.Target, err, opts.VerifierLines)
-		}
-		objs.Programs[name] = prog
-		if opts.NoAttach {
-			continue
-		}
-		l, err := link.AttachTracing(link.TracingOptions{Program: prog, AttachType: p.Info().Kind.AttachType()})
-		if err != nil {
-			return nil, attachError(p.Info(), opts.Target, err)
+			return nil, attachError(info, opts.Target, err)
 		}
 		objs.Links[name] = l
 	}
 	return objs, nil
 }
 
-func loadError(info Info, target Target, err error, lines int) error {
-	name := info.Name + " (" + info.SectionName() + ")"
+// only keeps the programs named in names (all when names is empty).
+func only(progs []*Program, names []string) ([]*Program, error) {
+	if len(names) == 0 {
+		return progs, nil
+	}
+	byName := map[string]*Program{}
+	for _, p := range progs {
+		byName[p.Info().Name] = p
+	}
+	var out []*Program
+	for _, name := range names {
+		p, ok := byName[name]
+		if !ok {
+			return nil, fmt.Errorf("only: no program %s (have %s)", name, strings.Join(slices.Sorted(maps.Keys(byName)), ", "))
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// retarget is a copy of p attached to fn.
+func (p *Program) retarget(fn string) *Program {
+	q := *p
+	q.info.Target = fn
+	return &q
+}
+
+// collectionError names the program the kernel refused and carries the
+// verifier's last lines.
+func collectionError(infos map[string]Info, target Target, err error, lines int) error {
 	var ve *ebpf.VerifierError
 	if !errors.As(err, &ve) {
-		return fmt.Errorf("load program %s on %s: %w", name, target.Name, err)
+		return fmt.Errorf("load on %s: %w", target.Name, err)
+	}
+	name := "?"
+	for n, info := range infos {
+		if strings.Contains(err.Error(), "program "+n+":") {
+			name = n + " (" + info.SectionName() + ")"
+		}
 	}
 	log := ve.Log
 	if len(log) > lines {
@@ -136,27 +214,31 @@ func attachError(info Info, target Target, err error) error {
 	return fmt.Errorf("attach %s to %s on %s: %w", info.Kind, info.Target, target.Name, err)
 }
 
-// Ringbuf opens a reader on the ring buffer called name.
-func (o *Objects) Ringbuf(name string) (*ringbuf.Reader, error) {
+// Map returns the loaded map called name.
+func (o *Objects) Map(name string) (*ebpf.Map, error) {
 	m, ok := o.Maps[name]
 	if !ok {
-		return nil, fmt.Errorf("no ring buffer %q (have %s)", name, strings.Join(slices.Sorted(maps.Keys(o.Maps)), ", "))
+		return nil, fmt.Errorf("no map %q (have %s)", name, strings.Join(slices.Sorted(maps.Keys(o.Maps)), ", "))
 	}
-	return ringbuf.NewReader(m)
+	return m, nil
 }
 
-// Close detaches and releases everything, links first.
+// track makes Close close c too.
+func (o *Objects) track(c io.Closer) { o.closers = append(o.closers, c) }
+
+// Close detaches and releases everything: links, readers, then programs
+// and maps.
 func (o *Objects) Close() error {
 	var errs []error
 	for _, name := range slices.Sorted(maps.Keys(o.Links)) {
 		errs = append(errs, o.Links[name].Close())
 	}
-	for _, name := range slices.Sorted(maps.Keys(o.Programs)) {
-		errs = append(errs, o.Programs[name].Close())
+	for _, c := range o.closers {
+		errs = append(errs, c.Close())
 	}
-	for _, name := range slices.Sorted(maps.Keys(o.Maps)) {
-		errs = append(errs, o.Maps[name].Close())
+	if o.Collection != nil {
+		o.Collection.Close()
 	}
-	o.Links, o.Programs, o.Maps = nil, nil, nil
+	o.Links, o.Programs, o.Maps, o.closers, o.Collection = nil, nil, nil, nil, nil
 	return errors.Join(errs...)
 }

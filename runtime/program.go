@@ -9,14 +9,17 @@ import (
 	"github.com/cilium/ebpf/asm"
 )
 
-// exitLabel marks the program's epilogue; filters jump there.
+// exitLabel marks the program's epilogue; filters and Exit jump there.
 const exitLabel = "exit"
 
 // Program builds one fentry, fexit or fmod_ret program. Its prologue keeps
-// ctx in r6 ([CtxReg]); values load themselves into a register when used;
-// labels are unique and deterministic; the first error is kept and reported
-// by [Program.Instructions] and [Program.Spec], so building code need not
-// check each call.
+// ctx in r6 ([CtxReg]); values compute themselves into registers where
+// they are used; labels are unique and deterministic; the first error is
+// kept and reported by [Program.Instructions] and [Program.Spec], so
+// building code need not check each call.
+//
+// A stub sees a Program through its [Probe]: the same building blocks
+// without the low-level ones (Emit, Alloc, Label).
 type Program struct {
 	info    Info
 	insns   asm.Instructions
@@ -25,14 +28,22 @@ type Program struct {
 	pending string
 	alias   map[string]string
 	stack   int
+	free    []int16
 	err     error
+	probe   *Probe
+	// dead is set after an unconditional jump or exit until a label that
+	// is jumped to: the verifier refuses unreachable instructions, so
+	// none are emitted.
+	dead bool
+	refs map[string]bool
 }
 
 // New starts a program: `r6 = r1` (ctx survives helper calls there).
 func New(info Info) *Program {
-	p := &Program{info: info, maps: map[string]*ebpf.MapSpec{}, labels: map[string]int{}, alias: map[string]string{}}
+	p := &Program{info: info, maps: map[string]*ebpf.MapSpec{}, labels: map[string]int{}, alias: map[string]string{}, refs: map[string]bool{}}
+	p.probe = &Probe{p: p}
 	if info.Kind != Fentry && info.Kind != Fexit && info.Kind != FmodRet {
-		p.fail(fmt.Errorf("program %s: unknown kind %v", info.Name, info.Kind))
+		p.fail(fmt.Errorf("unknown kind %v", info.Kind))
 	}
 	p.Emit(asm.Mov.Reg(CtxReg, asm.R1))
 	return p
@@ -50,14 +61,29 @@ func (p *Program) fail(err error) {
 	}
 }
 
+// Probe is the program as stubs see it.
+func (p *Program) Probe() *Probe { return p.probe }
+
+func (p *Program) program() *Program { return p }
+
 // Emit appends instructions; a pending label lands on the first.
+// Instructions that cannot be reached (after an exit or unconditional jump,
+// before a label something jumps to) are dropped.
 func (p *Program) Emit(insns ...asm.Instruction) {
 	for _, ins := range insns {
+		if p.dead && p.pending == "" {
+			continue
+		}
 		if p.pending != "" {
 			ins = ins.WithSymbol(p.pending)
 			p.pending = ""
 		}
+		if ins.OpCode.Class().IsJump() && ins.Reference() != "" {
+			p.refs[ins.Reference()] = true
+		}
 		p.insns = append(p.insns, ins)
+		op := ins.OpCode.JumpOp()
+		p.dead = ins.OpCode.Class().IsJump() && (op == asm.Exit || op == asm.Ja)
 	}
 }
 
@@ -71,8 +97,13 @@ func (p *Program) Label(prefix string) string {
 	return fmt.Sprintf("%s_%d", prefix, n)
 }
 
-// Mark places label on the next instruction emitted.
+// Mark places label on the next instruction emitted. Jumps to a label are
+// emitted before it is marked; a label nothing jumps to after dead code
+// leaves the code dead.
 func (p *Program) Mark(label string) {
+	if p.dead && !p.referenced(label) {
+		return
+	}
 	if p.pending != "" {
 		p.alias[label] = p.pending
 		return
@@ -80,8 +111,22 @@ func (p *Program) Mark(label string) {
 	p.pending = label
 }
 
-// Alloc reserves size bytes of stack, 8-aligned, and returns their offset
-// from r10 (negative).
+// referenced reports whether an emitted jump targets label or a label
+// aliased to it.
+func (p *Program) referenced(label string) bool {
+	if p.refs[label] {
+		return true
+	}
+	for from, to := range p.alias {
+		if to == label && p.referenced(from) {
+			return true
+		}
+	}
+	return false
+}
+
+// Alloc reserves size bytes of stack for the rest of the program,
+// 8-aligned, and returns their offset from r10 (negative).
 func (p *Program) Alloc(size int) int16 {
 	p.stack += (size + 7) &^ 7
 	if p.stack > StackLimit {
@@ -91,61 +136,102 @@ func (p *Program) Alloc(size int) int16 {
 	return int16(-p.stack)
 }
 
-// Ringbuf declares a ring buffer map of size bytes (a power of two and a
-// multiple of the page size) that events are written to. Programs that
-// declare the same name share one map when loaded together.
-func (p *Program) Ringbuf(name string, size uint32) {
-	if size == 0 || size&(size-1) != 0 {
-		p.fail(fmt.Errorf("ring buffer %s: size %d is not a power of two", name, size))
-		return
+// tempSlot lends 8 bytes of stack until freeSlot gives them back.
+func (p *Program) tempSlot() int16 {
+	if n := len(p.free); n > 0 {
+		off := p.free[n-1]
+		p.free = p.free[:n-1]
+		return off
 	}
-	p.maps[name] = &ebpf.MapSpec{Name: name, Type: ebpf.RingBuf, MaxEntries: size}
+	return p.Alloc(8)
 }
 
-// Maps returns the maps the program declared.
+func (p *Program) freeSlot(off int16) { p.free = append(p.free, off) }
+
+// useMap records that the program refers to the map spec.Name.
+func (p *Program) useMap(key string, spec *ebpf.MapSpec) {
+	if old, ok := p.maps[key]; ok && !sameMap(old, spec) {
+		p.fail(fmt.Errorf("two different maps called %s", key))
+		return
+	}
+	p.maps[key] = spec
+}
+
+func sameMap(a, b *ebpf.MapSpec) bool {
+	return a.Type == b.Type && a.KeySize == b.KeySize && a.ValueSize == b.ValueSize && a.MaxEntries == b.MaxEntries && a.Flags == b.Flags
+}
+
+// Ringbuf declares a ring buffer map of size bytes (a power of two and a
+// multiple of the page size) that events are written to, and the per-CPU
+// counter of events it had no room for. Programs loaded together by [Load]
+// share maps of one name.
+func (p *Program) Ringbuf(name string, size uint32) {
+	if err := checkRingbufSize(size); err != nil {
+		p.fail(fmt.Errorf("ring buffer %s: %w", name, err))
+		return
+	}
+	p.useMap(name, ringbufSpec(name, size))
+	p.useMap(lostName(name), lostSpec(name))
+}
+
+// Maps returns the maps the program refers to, by name.
 func (p *Program) Maps() map[string]*ebpf.MapSpec { return p.maps }
 
-// Load emits code that leaves v in dst, widened to 64 bits. dst must be
+// Load emits code that leaves v in dst, extended to 64 bits. dst must be
 // r0-r5 or r7-r9: r6 holds ctx and r10 is read-only.
-func (p *Program) Load(dst asm.Register, value Value) {
-	v := value.AsScalar()
+func (p *Program) Load(dst asm.Register, v Value) {
 	if dst == CtxReg || dst == asm.RFP {
 		p.fail(fmt.Errorf("load into %s: r6 holds ctx and r10 is read-only", dst))
 		return
 	}
-	if v.src == nil {
-		p.fail(errors.New("load of a zero Scalar"))
+	s := v.scalar()
+	if s.e == nil {
+		p.fail(errors.New("load of a zero value"))
 		return
 	}
-	v.src.load(p, dst)
+	s.load(p, dst, callerSaved.without(dst))
 }
 
-// If emits `if (v op imm) { then }`. then may emit anything, including
-// [Program.Return] and nested Ifs.
-func (p *Program) If(v Value, op asm.JumpOp, imm int32, then func()) {
-	inverse, ok := inverseJump[op]
-	if !ok {
-		p.fail(fmt.Errorf("if: unsupported comparison %v", op))
-		return
-	}
+// If emits `if (c) { then }`. then may emit anything, including Exit,
+// Return and nested Ifs.
+func (p *Program) If(c Cond, then func()) {
 	end := p.Label("endif")
-	p.Load(asm.R1, v)
-	p.Emit(inverse.Imm(asm.R1, imm, end))
+	c.valid().jump(p, false, end)
 	then()
 	p.Mark(end)
 }
 
-var inverseJump = map[asm.JumpOp]asm.JumpOp{
-	asm.JEq: asm.JNE, asm.JNE: asm.JEq,
-	asm.JGT: asm.JLE, asm.JLE: asm.JGT, asm.JGE: asm.JLT, asm.JLT: asm.JGE,
-	asm.JSGT: asm.JSLE, asm.JSLE: asm.JSGT, asm.JSGE: asm.JSLT, asm.JSLT: asm.JSGE,
+// IfElse emits `if (c) { then } else { els }`.
+func (p *Program) IfElse(c Cond, then, els func()) {
+	other, end := p.Label("else"), p.Label("endif")
+	c.valid().jump(p, false, other)
+	then()
+	p.Emit(asm.Ja.Label(end))
+	p.Mark(other)
+	els()
+	p.Mark(end)
 }
 
+// Exit ends the program here: `return 0` (for fmod_ret, the traced
+// function runs as usual).
+func (p *Program) Exit() { p.Emit(asm.Ja.Label(exitLabel)) }
+
+// MaxErrno is the largest errno an fmod_ret program may return (as -errno).
+const MaxErrno = 4095
+
 // Return emits `return v` here. Only fmod_ret programs may return non-zero:
-// that value replaces the traced function's result and skips the function.
+// 0 lets the traced function run, and -errno (-4095 to -1) skips it and
+// makes -errno its result.
 func (p *Program) Return(v int32) {
-	if v != 0 && p.info.Kind != FmodRet {
+	switch {
+	case v != 0 && p.info.Kind != FmodRet:
 		p.fail(fmt.Errorf("%s programs must return 0, not %d", p.info.Kind, v))
+		return
+	case v > 0:
+		p.fail(fmt.Errorf("fmod_ret returns 0 or a negative errno, not %d: a positive value would become the traced function's result (did you mean %d?)", v, -v))
+		return
+	case v < -MaxErrno:
+		p.fail(fmt.Errorf("fmod_ret returns 0 or a negative errno (-%d to -1), not %d", MaxErrno, v))
 		return
 	}
 	p.emitAll(Return(v))
@@ -153,12 +239,17 @@ func (p *Program) Return(v int32) {
 
 // FilterTgid skips the rest of the program unless the current process
 // (thread group) id is tgid.
-func (p *Program) FilterTgid(tgid uint32) { p.emitAll(FilterTgid(tgid, exitLabel)) }
+func (p *Program) FilterTgid(tgid uint32) { p.If(TgidValue().Ne(tgid), p.Exit) }
+
+// FilterTid skips the rest of the program unless the current thread id is
+// tid.
+func (p *Program) FilterTid(tid uint32) { p.If(TidValue().Ne(tid), p.Exit) }
 
 // FilterComm skips the rest of the program unless the current task's comm is
 // exactly comm (all 16 bytes compared).
 func (p *Program) FilterComm(comm string) {
-	insns, err := FilterComm(comm, p.Alloc(CommLen), exitLabel)
+	off := p.Alloc(CommLen)
+	insns, err := FilterComm(comm, off, exitLabel)
 	if err != nil {
 		p.fail(err)
 		return
@@ -174,9 +265,6 @@ func (p *Program) Instructions() (asm.Instructions, error) {
 	}
 	out := make(asm.Instructions, 0, len(p.insns)+2)
 	out = append(out, p.insns...)
-	epilogue := Return(0)
-	epilogue[0] = epilogue[0].WithSymbol(exitLabel)
-	out = append(out, epilogue...)
 	// Labels that fell on one spot point at the one placed there; one still
 	// pending at the end falls on the epilogue.
 	alias := make(map[string]string, len(p.alias)+1)
@@ -185,6 +273,11 @@ func (p *Program) Instructions() (asm.Instructions, error) {
 	}
 	if p.pending != "" {
 		alias[p.pending] = exitLabel
+	}
+	if !p.dead || p.pending != "" || p.refs[exitLabel] {
+		epilogue := Return(0)
+		epilogue[0] = epilogue[0].WithSymbol(exitLabel)
+		out = append(out, epilogue...)
 	}
 	for i := range out {
 		if !out[i].OpCode.Class().IsJump() {
@@ -198,7 +291,29 @@ func (p *Program) Instructions() (asm.Instructions, error) {
 			out[i] = out[i].WithReference(ref)
 		}
 	}
-	return out, nil
+	return jumpThreading(out), nil
+}
+
+// jumpThreading turns `if (!c) goto A; goto B; A: ...` into `if (c) goto
+// B; A: ...`: what `If(c, Exit)` emits becomes one jump.
+func jumpThreading(insns asm.Instructions) asm.Instructions {
+	out := insns[:0:0]
+	for i := 0; i < len(insns); i++ {
+		ins := insns[i]
+		if i+2 < len(insns) && ins.OpCode.Class() == asm.JumpClass {
+			inv, ok := inverseJump[ins.OpCode.JumpOp()]
+			next, after := insns[i+1], insns[i+2]
+			if ok && next.OpCode.JumpOp() == asm.Ja && next.OpCode.Class() == asm.JumpClass &&
+				next.Symbol() == "" && after.Symbol() == ins.Reference() {
+				ins.OpCode = ins.OpCode.SetJumpOp(inv)
+				out = append(out, ins.WithReference(next.Reference()))
+				i++
+				continue
+			}
+		}
+		out = append(out, ins)
+	}
+	return out
 }
 
 // Spec finishes the program and resolves its member paths and argument slots
@@ -225,3 +340,45 @@ func (p *Program) String() string {
 	fmt.Fprintf(&b, "%s (%s):\n%v", p.info.Name, p.info.SectionName(), insns)
 	return b.String()
 }
+
+// Probe is a program as a stub builds it: conditions, filters, exits and
+// return values; values, maps and events take it (or the generated context
+// that embeds it) as their [Ctx].
+type Probe struct{ p *Program }
+
+// Ctx is what kernel-side operations build into: a generated context type
+// (which embeds *Probe), a *Probe, or a *Program.
+type Ctx interface {
+	program() *Program
+}
+
+func (pr *Probe) program() *Program { return pr.p }
+
+// Program is the low-level builder behind the probe, for what stubs cannot
+// otherwise say.
+func (pr *Probe) Program() *Program { return pr.p }
+
+// Info returns what the program attaches to.
+func (pr *Probe) Info() Info { return pr.p.info }
+
+// If runs then when c holds: `if (c) { then }`.
+func (pr *Probe) If(c Cond, then func()) { pr.p.If(c, then) }
+
+// IfElse is `if (c) { then } else { els }`.
+func (pr *Probe) IfElse(c Cond, then, els func()) { pr.p.IfElse(c, then, els) }
+
+// Exit ends the program here with `return 0`.
+func (pr *Probe) Exit() { pr.p.Exit() }
+
+// Return ends an fmod_ret program here: 0 lets the traced function run,
+// -errno (-4095 to -1) skips it and makes -errno its result.
+func (pr *Probe) Return(v int32) { pr.p.Return(v) }
+
+// FilterTgid skips the rest unless the current process id is tgid.
+func (pr *Probe) FilterTgid(tgid uint32) { pr.p.FilterTgid(tgid) }
+
+// FilterTid skips the rest unless the current thread id is tid.
+func (pr *Probe) FilterTid(tid uint32) { pr.p.FilterTid(tid) }
+
+// FilterComm skips the rest unless the current task's comm is comm.
+func (pr *Probe) FilterComm(comm string) { pr.p.FilterComm(comm) }

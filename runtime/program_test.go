@@ -31,25 +31,27 @@ type connectEvent struct {
 	Comm   [16]byte
 }
 
+// events is the ring buffer the hand-built programs write to.
+var events = runtime.NewRing("events", 1<<16)
+
 // buildConnect hand-builds the fentry program for tcp_v4_connect that the
 // generator would: family from sk, port and address from uaddr viewed as
 // sockaddr_in, pid, comm and time, sent to a ring buffer.
 func buildConnect(t *testing.T) *runtime.Program {
 	t.Helper()
 	p := runtime.New(runtime.Info{Name: "on_connect", Kind: runtime.Fentry, Target: "tcp_v4_connect"})
-	p.Ringbuf("events", 1<<16)
-	sk := p.ArgPtr("sk", 0, "sock")
-	sin := p.ArgPtr("uaddr", 1, "sockaddr").As("sockaddr_in")
+	sk := runtime.ArgPtr(p, "sk", 0, "sock")
+	sin := runtime.ArgPtr(p, "uaddr", 1, "sockaddr").As("sockaddr_in")
 	var e connectEvent
-	ev := p.NewEvent(unsafe.Sizeof(e))
-	ev.Set(unsafe.Offsetof(e.Pid), unsafe.Sizeof(e.Pid), runtime.TgidValue())
-	ev.Set(unsafe.Offsetof(e.Family), unsafe.Sizeof(e.Family), sk.Member("__sk_common").Field("skc_family", 2, false))
-	ev.Set(unsafe.Offsetof(e.Dport), unsafe.Sizeof(e.Dport), sin.Field("sin_port", 2, false))
-	ev.Set(unsafe.Offsetof(e.Daddr), unsafe.Sizeof(e.Daddr), sin.Member("sin_addr").Field("s_addr", 4, false))
-	ev.Set(unsafe.Offsetof(e.Reuse), unsafe.Sizeof(e.Reuse), sk.Member("__sk_common").Bitfield("skc_reuse", 1, false))
-	ev.Set(unsafe.Offsetof(e.Ts), unsafe.Sizeof(e.Ts), runtime.KtimeNs())
-	ev.SetComm(unsafe.Offsetof(e.Comm), unsafe.Sizeof(e.Comm))
-	ev.Output("events")
+	ev := runtime.NewView[connectEvent](p).View
+	runtime.Set(ev, unsafe.Offsetof(e.Pid), runtime.TgidValue())
+	runtime.Set(ev, unsafe.Offsetof(e.Family), runtime.Field[uint16](sk.Member("__sk_common"), "skc_family"))
+	runtime.Set(ev, unsafe.Offsetof(e.Dport), runtime.Field[uint16](sin, "sin_port"))
+	runtime.Set(ev, unsafe.Offsetof(e.Daddr), runtime.Field[uint32](sin.Member("sin_addr"), "s_addr"))
+	runtime.Set(ev, unsafe.Offsetof(e.Reuse), runtime.Field[uint8](sk.Member("__sk_common"), "skc_reuse"))
+	runtime.Set(ev, unsafe.Offsetof(e.Ts), runtime.KtimeNs())
+	runtime.SetComm(ev, unsafe.Offsetof(e.Comm), unsafe.Sizeof(e.Comm))
+	events.Output(ev)
 	require.NoError(t, p.Err())
 	return p
 }
@@ -105,12 +107,12 @@ func TestHandBuiltConnectRelocates(t *testing.T) {
 	assert.Equal(t, []string{
 		"argument sk of tcp_v4_connect", // family: sk
 		"sock.__sk_common.skc_family",
-		"argument uaddr of tcp_v4_connect", // port: uaddr
-		"sockaddr_in.sin_port",
+		"argument uaddr of tcp_v4_connect",                                     // port: uaddr viewed as sockaddr_in, copied
+		"sockaddr_in.sin_port", "sockaddr_in.sin_port", "sockaddr_in.sin_port", // address, size, load
 		"argument uaddr of tcp_v4_connect", // addr
-		"sockaddr_in.sin_addr.s_addr",
-		"argument sk of tcp_v4_connect", // reuse
-		"sock.__sk_common.skc_reuse", "sock.__sk_common.skc_reuse", "sock.__sk_common.skc_reuse",
+		"sockaddr_in.sin_addr.s_addr", "sockaddr_in.sin_addr.s_addr", "sockaddr_in.sin_addr.s_addr",
+		"argument sk of tcp_v4_connect", // reuse: one load, shifts added where it is a bitfield
+		"sock.__sk_common.skc_reuse",
 	}, stripIndex(runtime.Relocations(insns)))
 
 	for _, target := range targets(t) {
@@ -130,14 +132,15 @@ func TestHandBuiltConnectRelocates(t *testing.T) {
 			reuse, err := fbtf.ResolveMember(target.Spec, "sock", "__sk_common.skc_reuse")
 			require.NoError(t, err)
 
-			reloc := relocated(insns, spec.Instructions)
-			assert.Equal(t, int16(family.Last().Offset), reloc["sock.__sk_common.skc_family"][0].Offset)
-			assert.Equal(t, int64(port.Last().Offset), reloc["sockaddr_in.sin_port"][0].Constant)
-			bits := reloc["sock.__sk_common.skc_reuse"]
+			reloc := relocated(spec.Instructions)
+			assert.Equal(t, int16(family.Last().Offset), reloc["sock.__sk_common.skc_family"][0][0].Offset)
+			assert.Equal(t, int64(port.Last().Offset), reloc["sockaddr_in.sin_port"][0][0].Constant, "address of the copy")
+			assert.Equal(t, int64(2), reloc["sockaddr_in.sin_port"][1][0].Constant, "bytes copied")
+			bits := reloc["sock.__sk_common.skc_reuse"][0]
 			assert.Equal(t, int16(reuse.Last().Offset), bits[0].Offset)
-			assert.Equal(t, int64(64-reuse.BitOffset-reuse.BitSize), bits[1].Constant)
+			assert.Equal(t, int64(64-reuse.BitOffset-reuse.BitSize), bits[1].Constant, "a bitfield: load and two shifts")
 			assert.Equal(t, int64(64-reuse.BitSize), bits[2].Constant)
-			assert.Equal(t, int16(8), reloc["argument uaddr of tcp_v4_connect"][0].Offset)
+			assert.Equal(t, int16(8), reloc["argument uaddr of tcp_v4_connect"][0][0].Offset)
 
 			var buf bytes.Buffer
 			require.NoError(t, spec.Instructions.Marshal(&buf, binary.LittleEndian))
@@ -145,34 +148,37 @@ func TestHandBuiltConnectRelocates(t *testing.T) {
 	}
 }
 
-// relocated maps each relocation's name to the instructions it patched.
-func relocated(orig, patched asm.Instructions) map[string][]asm.Instruction {
-	out := map[string][]asm.Instruction{}
-	names := runtime.Relocations(orig)
-	for _, line := range names {
-		var i int
-		var name string
-		for j := range line {
-			if line[j] == ':' {
-				name = line[j+2:]
-				break
-			}
-			i = i*10 + int(line[j]-'0')
+// relocated maps each resolved path to the instructions each of its
+// relocations became (up to the next resolved instruction).
+func relocated(patched asm.Instructions) map[string][]asm.Instructions {
+	out := map[string][]asm.Instructions{}
+	lines := runtime.Resolved(patched)
+	for n, line := range lines {
+		i, name := splitIndex(line)
+		end := len(patched)
+		if n+1 < len(lines) {
+			end, _ = splitIndex(lines[n+1])
 		}
-		out[name] = append(out[name], patched[i])
+		out[name] = append(out[name], patched[i:end])
 	}
 	return out
+}
+
+func splitIndex(line string) (int, string) {
+	var i int
+	for j := range line {
+		if line[j] == ':' {
+			return i, line[j+2:]
+		}
+		i = i*10 + int(line[j]-'0')
+	}
+	return i, ""
 }
 
 func stripIndex(lines []string) []string {
 	out := make([]string, len(lines))
 	for i, l := range lines {
-		for j := range l {
-			if l[j] == ':' {
-				out[i] = l[j+2:]
-				break
-			}
-		}
+		_, out[i] = splitIndex(l)
 	}
 	return out
 }
@@ -189,8 +195,7 @@ func TestRelocationDiffersAcrossKernels(t *testing.T) {
 
 func TestMissingMember(t *testing.T) {
 	p := runtime.New(runtime.Info{Name: "p", Kind: runtime.Fentry, Target: "tcp_v4_connect"})
-	r := p.NewEvent(8)
-	r.Set(0, 4, p.ArgPtr("sk", 0, "sock").Member("__sk_common").Field("skc_rcv_saddr", 4, false))
+	p.Load(asm.R1, runtime.Field[uint32](runtime.ArgPtr(p, "sk", 0, "sock").Member("__sk_common"), "skc_rcv_saddr"))
 	_, err := p.Spec(runtime.Target{Spec: otherKernel(t), Name: "Linux 9.9-test"})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `struct sock_common has no such member "skc_rcv_saddr"`)
@@ -200,12 +205,12 @@ func TestMissingMember(t *testing.T) {
 
 func TestArgumentSizeChange(t *testing.T) {
 	p := runtime.New(runtime.Info{Name: "p", Kind: runtime.Fentry, Target: "tcp_v4_connect"})
-	p.If(p.Arg("addr_len", 2, 8, true), asm.JEq, 0, func() {})
+	p.If(runtime.Arg[int64](p, "addr_len", 2).Eq(0), func() {})
 	_, err := p.Spec(runtime.Target{Spec: otherKernel(t), Name: "k"})
 	assert.ErrorContains(t, err, "argument addr_len of tcp_v4_connect is 4 bytes on k, 8 when generated")
 
 	p = runtime.New(runtime.Info{Name: "p", Kind: runtime.Fentry, Target: "tcp_v4_connect"})
-	p.If(p.Arg("adr", 2, 4, true), asm.JEq, 0, func() {})
+	p.If(runtime.Arg[int32](p, "adr", 2).Eq(0), func() {})
 	_, err = p.Spec(runtime.Target{Spec: otherKernel(t), Name: "k"})
 	assert.ErrorContains(t, err, `unknown argument "adr" of tcp_v4_connect (have sk, uaddr, addr_len)`)
 }
@@ -220,19 +225,19 @@ func TestProgramRules(t *testing.T) {
 	assert.ErrorContains(t, p.Err(), "1 to 15 bytes")
 
 	p = runtime.New(runtime.Info{Name: "p", Kind: runtime.Fentry, Target: "f"})
-	p.NewEvent(600)
+	runtime.NewView[[600]byte](p)
 	assert.ErrorContains(t, p.Err(), "exceeds 512")
 
 	p = runtime.New(runtime.Info{Name: "p", Kind: runtime.Fentry, Target: "f"})
-	p.NewEvent(8).Output("nope")
-	assert.ErrorContains(t, p.Err(), `undeclared ring buffer "nope"`)
+	runtime.NewRing("tiny", 100).Output(runtime.NewView[uint64](p).View)
+	assert.ErrorContains(t, p.Err(), "ring buffer tiny: size 100: want a power of two from 4096 to 1073741824")
 
 	p = runtime.New(runtime.Info{Name: "p", Kind: runtime.Fentry, Target: "f"})
 	p.Load(asm.R6, runtime.KtimeNs())
 	assert.ErrorContains(t, p.Err(), "r6 holds ctx")
 
 	p = runtime.New(runtime.Info{Name: "p", Kind: runtime.Fentry, Target: "f"})
-	p.Load(asm.R1, p.Ret(3, 4, true))
+	p.Load(asm.R1, runtime.Ret[int32](p, 3))
 	assert.ErrorContains(t, p.Err(), "fentry programs have no return value")
 }
 
@@ -240,9 +245,9 @@ func TestLabelsAndFilters(t *testing.T) {
 	p := runtime.New(runtime.Info{Name: "mod", Kind: runtime.FmodRet, Target: "security_socket_connect"})
 	p.FilterTgid(42)
 	p.FilterComm("curl")
-	port := p.ArgPtr("address", 1, "sockaddr").As("sockaddr_in").Field("sin_port", 2, false)
-	p.If(port, asm.JEq, 0x5000, func() {
-		p.If(runtime.TgidValue(), asm.JNE, 1, func() { p.Return(-1) })
+	port := runtime.Field[uint16](runtime.ArgPtr(p, "address", 1, "sockaddr").As("sockaddr_in"), "sin_port")
+	p.If(port.Eq(0x5000), func() {
+		p.If(runtime.TgidValue().Ne(1), func() { p.Return(-1) })
 	})
 	insns, err := p.Instructions()
 	require.NoError(t, err)
@@ -318,11 +323,11 @@ func pairSpec(t *testing.T) *cbtf.Spec {
 
 func TestTwoSlotArgument(t *testing.T) {
 	p := runtime.New(runtime.Info{Name: "pair", Kind: runtime.Fexit, Target: "takes_pair"})
-	ev := p.NewEvent(32)
-	ev.Set(0, 8, p.ArgWord("p", 0, 0)) // slot deliberately wrong: relocation fixes it
-	ev.Set(8, 8, p.ArgWord("p", 0, 1))
-	ev.Set(16, 8, p.Arg("y", 0, 8, false))
-	ev.Set(24, 4, p.Ret(0, 4, true))
+	ev := runtime.NewView[[4]uint64](p).View
+	runtime.Set(ev, 0, runtime.ArgWord(p, "p", 0, 0)) // slot deliberately wrong: relocation fixes it
+	runtime.Set(ev, 8, runtime.ArgWord(p, "p", 0, 1))
+	runtime.Set(ev, 16, runtime.Arg[uint64](p, "y", 0))
+	runtime.Set(ev, 24, runtime.Ret[int32](p, 0))
 	spec, err := p.Spec(runtime.Target{Spec: pairSpec(t), Name: "synthetic"})
 	require.NoError(t, err)
 	var offs []int16
@@ -334,7 +339,7 @@ func TestTwoSlotArgument(t *testing.T) {
 	assert.Equal(t, []int16{8, 16, 24, 32}, offs, "p in slots 1-2, y in 3, ret in 4")
 
 	p = runtime.New(runtime.Info{Name: "pair", Kind: runtime.Fentry, Target: "takes_pair"})
-	p.Load(asm.R1, p.ArgWord("y", 3, 1))
+	p.Load(asm.R1, runtime.ArgWord(p, "y", 3, 1))
 	_, err = p.Spec(runtime.Target{Spec: pairSpec(t), Name: "synthetic"})
 	assert.ErrorContains(t, err, "takes 1 slot(s) on synthetic: no word 1")
 }
@@ -350,21 +355,19 @@ func TestRelocateAcrossRealKernels(t *testing.T) {
 		kernels["host"] = host
 	}
 	connect := buildConnect(t)
-	insns, err := connect.Instructions()
-	require.NoError(t, err)
 	mmap := runtime.New(runtime.Info{Name: "mmap", Kind: runtime.Fentry, Target: "do_mmap"})
-	mmap.Load(asm.R1, mmap.Arg("pgoff", 6, 8, false))
+	mmap.Load(asm.R1, runtime.Arg[uint64](mmap, "pgoff", 6))
 
 	pgoffAt := map[string]int16{}
 	for name, spec := range kernels {
 		target := runtime.Target{Spec: spec, Name: name}
 		s, err := connect.Spec(target)
 		require.NoError(t, err, name)
-		reloc := relocated(insns, s.Instructions)
+		reloc := relocated(s.Instructions)
 		for _, path := range []string{"__sk_common.skc_family", "__sk_common.skc_reuse"} {
 			m, err := fbtf.ResolveMember(spec, "sock", path)
 			require.NoError(t, err)
-			assert.Equal(t, int16(m.Last().Offset), reloc["sock."+path][0].Offset, "%s on %s", path, name)
+			assert.Equal(t, int16(m.Last().Offset), reloc["sock."+path][0][0].Offset, "%s on %s", path, name)
 		}
 
 		fn, err := fbtf.ResolveFunc(spec, "do_mmap")

@@ -46,14 +46,13 @@ type relocKey struct{}
 type role int
 
 const (
-	roleArgSlot    role = iota // ldx offset = 8 * slot of argument
-	roleRetSlot                // ldx offset = 8 * nr_slots
-	roleFieldOff               // ldx offset = member offset
-	roleFieldAddr              // add imm = member offset
-	roleBitLoad                // ldx offset and size cover the bitfield
-	roleBitLShift              // lsh imm = 64 - bit offset - bit size
-	roleBitRShift              // rsh imm = 64 - bit size
-	roleCheckField             // no patch: the member must exist (pointer hops)
+	roleArgSlot     role = iota // ldx offset = 8 * slot of argument
+	roleRetSlot                 // ldx offset = 8 * nr_slots
+	roleMember                  // ldx through a BTF pointer: the load (and shifts) of the member
+	roleStackMember             // ldx from the stack copy of an untyped read: likewise
+	roleReadSize                // mov imm = bytes an untyped read copies
+	roleFieldAddr               // add imm = member offset
+	roleCheckField              // no patch: the member must exist
 )
 
 // relocation is what an instruction carries instead of a byte offset.
@@ -64,8 +63,10 @@ type relocation struct {
 	// typ and path name a member of a struct or union.
 	typ, path string
 	// size is the value's size in bytes when the code was generated; the
-	// target must agree (0: do not check).
-	size int
+	// target must agree (0: do not check). signed says how a bitfield is
+	// extended.
+	size   int
+	signed bool
 	// word is the slot within a two-slot by-value argument.
 	word int
 }
@@ -90,8 +91,11 @@ func relocOf(ins *asm.Instruction) *relocation {
 	return r
 }
 
+// resolvedKey marks the first instruction a relocation became.
+type resolvedKey struct{}
+
 // Relocations lists the paths insns carry, one line each, for debugging and
-// tests ("ldx argument sk of tcp_v4_connect").
+// tests ("3: argument sk of tcp_v4_connect").
 func Relocations(insns asm.Instructions) []string {
 	var out []string
 	for i := range insns {
@@ -102,13 +106,25 @@ func Relocations(insns asm.Instructions) []string {
 	return out
 }
 
+// Resolved lists, after [Relocate], where each path was resolved: the first
+// instruction it became ("3: argument sk of tcp_v4_connect").
+func Resolved(insns asm.Instructions) []string {
+	var out []string
+	for i := range insns {
+		if what, ok := insns[i].Metadata.Get(resolvedKey{}).(string); ok {
+			out = append(out, fmt.Sprintf("%d: %s", i, what))
+		}
+	}
+	return out
+}
+
 // Relocate returns a copy of insns with every member path and argument name
-// resolved against target: offsets, slots, bitfield loads and shifts. An
+// resolved against target: offsets, slots, and the loads of members, which
+// become a load and two shifts where the target's member is a bitfield. An
 // argument or member the target lacks, or whose size changed, is an error
 // naming it and the target.
 func Relocate(insns asm.Instructions, target Target) (asm.Instructions, error) {
-	out := make(asm.Instructions, len(insns))
-	copy(out, insns)
+	out := make(asm.Instructions, 0, len(insns))
 	funcs := map[string]*fbtf.Func{}
 	members := map[[2]string]*fbtf.Member{}
 	fn := func(name string) (*fbtf.Func, error) {
@@ -137,12 +153,15 @@ func Relocate(insns asm.Instructions, target Target) (asm.Instructions, error) {
 		members[key] = m
 		return m, nil
 	}
-	for i := range out {
-		r := relocOf(&out[i])
+	for i := range insns {
+		ins := insns[i]
+		r := relocOf(&ins)
 		if r == nil {
+			out = append(out, ins)
 			continue
 		}
-		ins := &out[i]
+		ins.Metadata.Set(relocKey{}, nil)
+		ins.Metadata.Set(resolvedKey{}, r.String())
 		switch r.role {
 		case roleArgSlot, roleRetSlot:
 			f, err := fn(r.fn)
@@ -162,54 +181,73 @@ func Relocate(insns asm.Instructions, target Target) (asm.Instructions, error) {
 				return nil, fmt.Errorf("%s takes %d slot(s) on %s: no word %d", r, v.Slots, target.Name, r.word)
 			}
 			ins.Offset = int16(8 * (v.Slot + r.word))
+			out = append(out, ins)
 		default:
 			m, err := member(r)
 			if err != nil {
 				return nil, err
 			}
-			if err := patchField(ins, r, m, target); err != nil {
+			patched, err := patchMember(ins, r, m, target)
+			if err != nil {
 				return nil, err
 			}
+			out = append(out, patched...)
 		}
 	}
 	return out, nil
 }
 
-func patchField(ins *asm.Instruction, r *relocation, m *fbtf.Member, target Target) error {
+// patchMember resolves one member relocation: an instruction, or for
+// member loads the load and shifts the target's layout needs (the first
+// keeps the original's label).
+func patchMember(ins asm.Instruction, r *relocation, m *fbtf.Member, target Target) (asm.Instructions, error) {
 	last := m.Last()
 	if last.Offset > math.MaxInt16 {
-		return fmt.Errorf("%s on %s: offset %d too large for one load", r, target.Name, last.Offset)
+		return nil, fmt.Errorf("%s on %s: offset %d too large for one load", r, target.Name, last.Offset)
 	}
-	bitfield := r.role == roleBitLoad || r.role == roleBitLShift || r.role == roleBitRShift
-	if bitfield != m.IsBitfield() && r.role != roleCheckField {
-		return fmt.Errorf("%s on %s: bitfield %v, generated as bitfield %v", r, target.Name, m.IsBitfield(), bitfield)
+	size, err := cbtf.Sizeof(last.Type)
+	if err != nil {
+		return nil, fmt.Errorf("%s on %s: %w", r, target.Name, err)
 	}
-	if r.size != 0 && !bitfield && r.role != roleCheckField {
-		size, err := cbtf.Sizeof(last.Type)
-		if err != nil {
-			return fmt.Errorf("%s on %s: %w", r, target.Name, err)
-		}
-		if size != r.size {
-			return fmt.Errorf("%s is %d bytes on %s, %d when generated", r, size, target.Name, r.size)
-		}
+	if r.size != 0 && r.role != roleFieldAddr && r.role != roleCheckField && size != r.size {
+		return nil, fmt.Errorf("%s is %d bytes on %s, %d when generated", r, size, target.Name, r.size)
+	}
+	load := size
+	if m.IsBitfield() {
+		load = BitfieldLoad(m.BitOffset, m.BitSize)
 	}
 	switch r.role {
-	case roleFieldOff:
-		ins.Offset = int16(last.Offset)
 	case roleFieldAddr:
 		ins.Constant = int64(last.Offset)
-	case roleBitLoad:
-		load := BitfieldLoad(m.BitOffset, m.BitSize)
-		sz, err := SizeOf(load)
-		if err != nil {
-			return fmt.Errorf("%s on %s: %w", r, target.Name, err)
-		}
-		ins.Offset = int16(last.Offset)
-		ins.OpCode = asm.LoadMemOp(sz)
-	case roleBitLShift:
-		ins.Constant = int64(64 - m.BitOffset - m.BitSize)
-	case roleBitRShift:
-		ins.Constant = int64(64 - m.BitSize)
+		return asm.Instructions{ins}, nil
+	case roleReadSize:
+		ins.Constant = int64(load)
+		return asm.Instructions{ins}, nil
+	case roleCheckField:
+		return asm.Instructions{ins}, nil
 	}
-	return nil
+	// roleMember loads at the member's offset from the pointer; the stack
+	// copy of an untyped read holds the member's bytes at its start.
+	off := ins.Offset
+	if r.role == roleMember {
+		off = int16(last.Offset)
+	}
+	if !m.IsBitfield() {
+		sz, err := SizeOf(size)
+		if err != nil {
+			return nil, fmt.Errorf("%s on %s: %w", r, target.Name, err)
+		}
+		ins.OpCode = asm.LoadMemOp(sz)
+		ins.Offset = off
+		return asm.Instructions{ins}, nil
+	}
+	shifts, err := ReadBitfield(ins.Dst, ins.Src, off, load, m.BitOffset, m.BitSize, r.signed)
+	if err != nil {
+		return nil, fmt.Errorf("%s on %s: %w", r, target.Name, err)
+	}
+	if sym := ins.Symbol(); sym != "" {
+		shifts[0] = shifts[0].WithSymbol(sym)
+	}
+	shifts[0].Metadata.Set(resolvedKey{}, r.String())
+	return shifts, nil
 }

@@ -2,6 +2,7 @@ package runtime_test
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"strings"
 	"syscall"
@@ -10,7 +11,6 @@ import (
 	"unsafe"
 
 	"github.com/cilium/ebpf/asm"
-	"github.com/cilium/ebpf/ringbuf"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -19,17 +19,39 @@ import (
 	"github.com/fentrygen/fentrygen/runtime"
 )
 
-// attach loads and attaches p and opens its "events" ring buffer, all
-// closed when the test ends.
-func attach(t *testing.T, p *runtime.Program) *ringbuf.Reader {
+// attach loads and attaches p and opens a reader of T on its "events" ring
+// buffer, all closed when the test ends.
+func attach[T any](t *testing.T, p *runtime.Program) *runtime.Reader[T] {
 	t.Helper()
 	objs, err := runtime.Load(runtime.Options{}, p)
 	require.NoError(t, err)
 	t.Cleanup(func() { objs.Close() })
-	rd, err := objs.Ringbuf("events")
+	rd, err := runtime.OpenReader[T](objs, "events")
 	require.NoError(t, err)
-	t.Cleanup(func() { rd.Close() })
 	return rd
+}
+
+// collect reads records until want have arrived or wait passes with
+// nothing new, then drains what is already queued (to catch extras).
+func collect[T any](t *testing.T, rd *runtime.Reader[T], want int, wait time.Duration) []T {
+	t.Helper()
+	var out []T
+	for len(out) < want {
+		v, err := rd.ReadTimeout(wait)
+		if errors.Is(err, runtime.ErrTimeout) {
+			break
+		}
+		require.NoError(t, err)
+		out = append(out, v)
+	}
+	for {
+		v, err := rd.ReadTimeout(time.Millisecond)
+		if err != nil {
+			break
+		}
+		out = append(out, v)
+	}
+	return out
 }
 
 // TestVMHandBuiltConnect loads the hand-built tcp_v4_connect program in a
@@ -37,7 +59,7 @@ func attach(t *testing.T, p *runtime.Program) *ringbuf.Reader {
 // this process made.
 func TestVMHandBuiltConnect(t *testing.T) {
 	vmtest.Run(t, func(t *testing.T) {
-		rd := attach(t, buildConnect(t))
+		rd := attach[connectEvent](t, buildConnect(t))
 
 		port := vmtest.Listen(t)
 		const n = 5
@@ -45,11 +67,9 @@ func TestVMHandBuiltConnect(t *testing.T) {
 		for range n {
 			require.NoError(t, vmtest.Connect(port))
 		}
-		recs := vmtest.ReadRecords(t, rd, n, 2*time.Second)
+		recs := collect(t, rd, n, 2*time.Second)
 		require.Len(t, recs, n, "exactly one event per connect")
-		for _, raw := range recs {
-			e, err := runtime.Decode[connectEvent](raw)
-			require.NoError(t, err)
+		for _, e := range recs {
 			assert.Equal(t, uint32(os.Getpid()), e.Pid)
 			assert.Equal(t, vmtest.Comm(), string(bytes.TrimRight(e.Comm[:], "\x00")))
 			assert.Equal(t, uint16(unix.AF_INET), e.Family)
@@ -75,14 +95,13 @@ type retEvent struct {
 func TestVMFexitReturn(t *testing.T) {
 	vmtest.Run(t, func(t *testing.T) {
 		p := runtime.New(runtime.Info{Name: "connect_ret", Kind: runtime.Fexit, Target: "tcp_v4_connect"})
-		p.Ringbuf("events", 1<<14)
 		p.FilterTgid(uint32(os.Getpid()))
 		var e retEvent
-		ev := p.NewEvent(unsafe.Sizeof(e))
-		ev.Set(unsafe.Offsetof(e.Ret), unsafe.Sizeof(e.Ret), p.Ret(3, 4, true))
-		ev.Set(unsafe.Offsetof(e.Pid), unsafe.Sizeof(e.Pid), runtime.TgidValue())
-		ev.Output("events")
-		rd := attach(t, p)
+		ev := runtime.NewView[retEvent](p).View
+		runtime.Set(ev, unsafe.Offsetof(e.Ret), runtime.Ret[int32](p, 3).S64())
+		runtime.Set(ev, unsafe.Offsetof(e.Pid), runtime.TgidValue())
+		events.Output(ev)
+		rd := attach[retEvent](t, p)
 
 		port := vmtest.Listen(t)
 		require.NoError(t, vmtest.Connect(port))
@@ -90,12 +109,10 @@ func TestVMFexitReturn(t *testing.T) {
 		require.ErrorIs(t, vmtest.ConnectUnreachable(t, port), syscall.ENETUNREACH)
 		require.NoError(t, vmtest.Connect(port), "lo is back")
 
-		recs := vmtest.ReadRecords(t, rd, 4, 2*time.Second)
+		recs := collect(t, rd, 4, 2*time.Second)
 		require.Len(t, recs, 4)
 		var got []int64
-		for _, raw := range recs {
-			e, err := runtime.Decode[retEvent](raw)
-			require.NoError(t, err)
+		for _, e := range recs {
 			assert.Equal(t, uint32(os.Getpid()), e.Pid)
 			got = append(got, e.Ret)
 		}
@@ -109,8 +126,8 @@ func TestVMFmodRetDenies(t *testing.T) {
 	vmtest.Run(t, func(t *testing.T) {
 		denied, allowed := vmtest.Listen(t), vmtest.Listen(t)
 		p := runtime.New(runtime.Info{Name: "deny_port", Kind: runtime.FmodRet, Target: "security_socket_connect"})
-		port := p.ArgPtr("address", 1, "sockaddr").As("sockaddr_in").Field("sin_port", 2, false)
-		p.If(port, asm.JEq, int32(vmtest.Htons(denied)), func() { p.Return(-int32(syscall.EPERM)) })
+		port := runtime.Field[uint16](runtime.ArgPtr(p, "address", 1, "sockaddr").As("sockaddr_in"), "sin_port")
+		p.If(port.Eq(vmtest.Htons(denied)), func() { p.Return(-int32(syscall.EPERM)) })
 		objs, err := runtime.Load(runtime.Options{}, p)
 		require.NoError(t, err)
 
@@ -149,14 +166,13 @@ type mmapEvent struct {
 func TestVMManyArgs(t *testing.T) {
 	vmtest.Run(t, func(t *testing.T) {
 		p := runtime.New(runtime.Info{Name: "mmap_args", Kind: runtime.Fentry, Target: "do_mmap"})
-		p.Ringbuf("events", 1<<14)
 		p.FilterTgid(uint32(os.Getpid()))
 		var e mmapEvent
-		ev := p.NewEvent(unsafe.Sizeof(e))
-		ev.Set(unsafe.Offsetof(e.Len), 8, p.Arg("len", 2, 8, false))
-		ev.Set(unsafe.Offsetof(e.Pgoff), 8, p.Arg("pgoff", 6, 8, false))
-		ev.Set(unsafe.Offsetof(e.Flags), 8, p.Arg("flags", 4, 8, false))
-		ev.Output("events")
+		ev := runtime.NewView[mmapEvent](p).View
+		runtime.Set(ev, unsafe.Offsetof(e.Len), runtime.Arg[uint64](p, "len", 2))
+		runtime.Set(ev, unsafe.Offsetof(e.Pgoff), runtime.Arg[uint64](p, "pgoff", 6))
+		runtime.Set(ev, unsafe.Offsetof(e.Flags), runtime.Arg[uint64](p, "flags", 4))
+		events.Output(ev)
 		objs, err := runtime.Load(runtime.Options{}, p)
 		if strings.HasPrefix(runtime.KernelRelease(), "6.1.") {
 			require.Error(t, err)
@@ -166,17 +182,14 @@ func TestVMManyArgs(t *testing.T) {
 		}
 		require.NoError(t, err)
 		defer objs.Close()
-		rd, err := objs.Ringbuf("events")
+		rd, err := runtime.OpenReader[mmapEvent](objs, "events")
 		require.NoError(t, err)
-		defer rd.Close()
 
 		vmtest.MmapFile(t, 2, 3, unix.PROT_READ)
 		page := os.Getpagesize()
 
 		var found bool
-		for _, raw := range vmtest.ReadRecords(t, rd, 1, 2*time.Second) {
-			e, err := runtime.Decode[mmapEvent](raw)
-			require.NoError(t, err)
+		for _, e := range collect(t, rd, 1, 2*time.Second) {
 			if e.Len == uint64(2*page) && e.Pgoff == 3 {
 				found = true
 				assert.Equal(t, uint64(unix.MAP_SHARED), e.Flags&unix.MAP_SHARED)
@@ -196,22 +209,19 @@ type uidEvent struct {
 func TestVMStructByValue(t *testing.T) {
 	vmtest.Run(t, func(t *testing.T) {
 		p := runtime.New(runtime.Info{Name: "kuid", Kind: runtime.Fexit, Target: "from_kuid_munged"})
-		p.Ringbuf("events", 1<<14)
 		p.FilterTgid(uint32(os.Getpid()))
 		var e uidEvent
-		ev := p.NewEvent(unsafe.Sizeof(e))
-		ev.Set(unsafe.Offsetof(e.Uid), 4, p.Arg("kuid", 1, 4, false))
-		ev.Set(unsafe.Offsetof(e.Ret), 4, p.Ret(2, 4, false))
-		ev.Output("events")
-		rd := attach(t, p)
+		ev := runtime.NewView[uidEvent](p).View
+		runtime.Set(ev, unsafe.Offsetof(e.Uid), runtime.Arg[uint32](p, "kuid", 1))
+		runtime.Set(ev, unsafe.Offsetof(e.Ret), runtime.Ret[uint32](p, 2))
+		events.Output(ev)
+		rd := attach[uidEvent](t, p)
 
 		const uid = 4321
 		vmtest.GetuidAs(t, uid)
 
 		var seen bool
-		for _, raw := range vmtest.ReadRecords(t, rd, 1, 2*time.Second) {
-			e, err := runtime.Decode[uidEvent](raw)
-			require.NoError(t, err)
+		for _, e := range collect(t, rd, 1, 2*time.Second) {
 			if e.Uid == uid {
 				seen = true
 				assert.Equal(t, uint32(uid), e.Ret)
@@ -234,24 +244,22 @@ type hopEvent struct {
 func TestVMPointerHops(t *testing.T) {
 	vmtest.Run(t, func(t *testing.T) {
 		p := runtime.New(runtime.Info{Name: "hops", Kind: runtime.Fentry, Target: "security_socket_connect"})
-		p.Ringbuf("events", 1<<14)
 		p.FilterTgid(uint32(os.Getpid()))
-		sock := p.ArgPtr("sock", 0, "socket")
+		sock := runtime.ArgPtr(p, "sock", 0, "socket")
 		sk := sock.Deref("sk", "sock")
 		var e hopEvent
-		ev := p.NewEvent(unsafe.Sizeof(e))
-		ev.Set(unsafe.Offsetof(e.Family), 2, sk.Member("__sk_common").Field("skc_family", 2, false))
-		ev.Set(unsafe.Offsetof(e.Type), 2, sock.Field("type", 2, true))
-		ev.Set(unsafe.Offsetof(e.Proto), 2, sk.Field("sk_protocol", 2, false))
-		ev.Output("events")
-		rd := attach(t, p)
+		ev := runtime.NewView[hopEvent](p).View
+		runtime.Set(ev, unsafe.Offsetof(e.Family), runtime.Field[uint16](sk.Member("__sk_common"), "skc_family"))
+		runtime.Set(ev, unsafe.Offsetof(e.Type), runtime.Field[int16](sock, "type").U16())
+		runtime.Set(ev, unsafe.Offsetof(e.Proto), runtime.Field[uint16](sk, "sk_protocol"))
+		events.Output(ev)
+		rd := attach[hopEvent](t, p)
 
 		port := vmtest.Listen(t)
 		require.NoError(t, vmtest.Connect(port))
-		recs := vmtest.ReadRecords(t, rd, 1, 2*time.Second)
+		recs := collect(t, rd, 1, 2*time.Second)
 		require.Len(t, recs, 1)
-		got, err := runtime.Decode[hopEvent](recs[0])
-		require.NoError(t, err)
+		got := recs[0]
 		assert.Equal(t, uint16(unix.AF_INET), got.Family, "socket->sk->__sk_common.skc_family")
 		assert.Equal(t, uint16(unix.SOCK_STREAM), got.Type, "socket->type")
 		assert.Equal(t, uint16(unix.IPPROTO_TCP), got.Proto, "socket->sk->sk_protocol")

@@ -23,7 +23,7 @@ func TestVMManyArgs(t *testing.T) {
 	vmtest.Run(t, func(t *testing.T) {
 		argwatch.OnlyPid = uint32(os.Getpid())
 		defer func() { argwatch.OnlyPid = 0 }()
-		objs, err := runtime.Load(runtime.Options{}, argwatch.OnMmapProgram())
+		objs, err := argwatch.Load(runtime.Options{Only: []string{"onMmap"}})
 		if strings.HasPrefix(runtime.KernelRelease(), "6.1.") {
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), "this kernel's BPF trampoline takes at most 6")
@@ -32,9 +32,7 @@ func TestVMManyArgs(t *testing.T) {
 		}
 		require.NoError(t, err)
 		defer objs.Close()
-		rd, err := argwatch.MmapReader(objs)
-		require.NoError(t, err)
-		defer rd.Close()
+		rd := objs.MmapReader
 
 		vmtest.MmapFile(t, 3, 5, unix.PROT_READ|unix.PROT_WRITE)
 		page := os.Getpagesize()
@@ -62,12 +60,10 @@ func TestVMStructByValue(t *testing.T) {
 	vmtest.Run(t, func(t *testing.T) {
 		argwatch.OnlyPid = uint32(os.Getpid())
 		defer func() { argwatch.OnlyPid = 0 }()
-		objs, err := runtime.Load(runtime.Options{}, argwatch.OnUidProgram())
+		objs, err := argwatch.Load(runtime.Options{Only: []string{"onUid"}})
 		require.NoError(t, err)
 		defer objs.Close()
-		rd, err := argwatch.UidReader(objs)
-		require.NoError(t, err)
-		defer rd.Close()
+		rd := objs.UidReader
 
 		const uid = 4321
 		vmtest.GetuidAs(t, uid)

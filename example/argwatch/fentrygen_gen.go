@@ -9,7 +9,7 @@ import (
 )
 
 func _() {
-	// Stubs and event types must match what fentrygen saw: if this does not
+	// Stubs, structs and maps must match what fentrygen saw: if this does not
 	// compile, run go generate again.
 	var _ func(*OnMmap) = onMmap
 	var _ func(*OnUid) = onUid
@@ -21,7 +21,7 @@ func _() {
 // OnMmap is what probe onMmap sees: fentry on
 // long unsigned int do_mmap(struct file *file, long unsigned int addr, long unsigned int len, long unsigned int prot, long unsigned int flags, vm_flags_t vm_flags, long unsigned int pgoff, long unsigned int *populate, struct list_head *uf).
 type OnMmap struct {
-	*runtime.Program
+	*runtime.Probe
 	// Len is argument len (long unsigned int).
 	Len runtime.U64
 	// Prot is argument prot (long unsigned int).
@@ -41,11 +41,11 @@ func OnMmapProgram() *runtime.Program {
 		Target: "do_mmap",
 	})
 	onMmap(&OnMmap{
-		Flags:   runtime.U64{Scalar: p.Arg("flags", 4, 8, false)},
-		Len:     runtime.U64{Scalar: p.Arg("len", 2, 8, false)},
-		Pgoff:   runtime.U64{Scalar: p.Arg("pgoff", 6, 8, false)},
-		Program: p,
-		Prot:    runtime.U64{Scalar: p.Arg("prot", 3, 8, false)},
+		Flags: runtime.Arg[uint64](p, "flags", 4),
+		Len:   runtime.Arg[uint64](p, "len", 2),
+		Pgoff: runtime.Arg[uint64](p, "pgoff", 6),
+		Probe: p.Probe(),
+		Prot:  runtime.Arg[uint64](p, "prot", 3),
 	})
 	return p
 }
@@ -59,7 +59,7 @@ func OnMmapSpec(target runtime.Target) (*ebpf.ProgramSpec, error) {
 // OnUid is what probe onUid sees: fexit on
 // uid_t from_kuid_munged(struct user_namespace *targ, kuid_t kuid).
 type OnUid struct {
-	*runtime.Program
+	*runtime.Probe
 	// Kuid is argument kuid (kuid_t).
 	Kuid runtime.U32
 	// Ret is the return value (uid_t).
@@ -75,9 +75,9 @@ func OnUidProgram() *runtime.Program {
 		Target: "from_kuid_munged",
 	})
 	onUid(&OnUid{
-		Kuid:    runtime.U32{Scalar: p.Arg("kuid", 1, 4, false)},
-		Program: p,
-		Ret:     runtime.U32{Scalar: p.Ret(2, 4, false)},
+		Kuid:  runtime.Arg[uint32](p, "kuid", 1),
+		Probe: p.Probe(),
+		Ret:   runtime.Ret[uint32](p, 2),
 	})
 	return p
 }
@@ -93,82 +93,166 @@ func Programs() []*runtime.Program {
 	return []*runtime.Program{OnMmapProgram(), OnUidProgram()}
 }
 
-// Load loads and attaches every probe of the package; Close the result to
-// detach them.
-func Load(opts runtime.Options) (*runtime.Objects, error) {
-	return runtime.Load(opts, Programs()...)
+// Objects are the package's loaded programs, maps and event readers;
+// Close detaches and releases them all.
+type Objects struct {
+	*runtime.Objects
+	// OnMmap is probe onMmap's program.
+	OnMmap *ebpf.Program
+	// OnUid is probe onUid's program.
+	OnUid *ebpf.Program
+	// MmapReader reads the Mmap records probes output.
+	MmapReader *runtime.Reader[Mmap]
+	// UidReader reads the Uid records probes output.
+	UidReader *runtime.Reader[Uid]
 }
 
-// MmapOut fills a Mmap inside a probe and sends it to the mmap ring
-// buffer; fields sit at the Go struct's own offsets.
-type MmapOut struct {
-	ev *runtime.Event
+// Load loads and attaches every probe of the package with the package's
+// own maps, and opens its event readers; Close the result to detach them.
+func Load(opts runtime.Options) (*Objects, error) {
+	objs, err := runtime.LoadPackage(opts, Programs(), fentrygenRingMmap, fentrygenRingUid)
+	if err != nil {
+		return nil, err
+	}
+	o := &Objects{
+		Objects: objs,
+		OnMmap:  objs.Programs["onMmap"],
+		OnUid:   objs.Programs["onUid"],
+	}
+	if o.MmapReader, err = runtime.OpenReader[Mmap](objs, "Mmap"); err != nil {
+		objs.Close()
+		return nil, err
+	}
+	if o.UidReader, err = runtime.OpenReader[Uid](objs, "Uid"); err != nil {
+		objs.Close()
+		return nil, err
+	}
+	return o, nil
 }
 
-// NewMmap starts a zeroed Mmap on p's stack.
-func NewMmap(p *runtime.Program) MmapOut {
-	p.Ringbuf("mmap", 262144)
-	return MmapOut{ev: p.NewEvent(unsafe.Sizeof(Mmap{}))}
+var fentrygenRingMmap = runtime.NewRing("Mmap", 262144)
+var fentrygenRingUid = runtime.NewRing("Uid", 262144)
+
+// MmapView is a Mmap as probes build it to send to the ring buffer; fields sit at the
+// Go struct's own offsets.
+type MmapView struct {
+	runtime.ViewOf[Mmap]
 }
 
-// SetLen stores v into Len (8 bytes).
-func (e MmapOut) SetLen(v runtime.Value) {
-	e.ev.Set(unsafe.Offsetof(Mmap{}.Len), unsafe.Sizeof(Mmap{}.Len), v)
+// NewMmapView starts a zeroed Mmap on the probe's stack.
+func NewMmapView(p runtime.Ctx) MmapView {
+	return MmapView{runtime.NewView[Mmap](p)}
 }
 
-// SetProt stores v into Prot (8 bytes).
-func (e MmapOut) SetProt(v runtime.Value) {
-	e.ev.Set(unsafe.Offsetof(Mmap{}.Prot), unsafe.Sizeof(Mmap{}.Prot), v)
+// Len reads Len.
+func (v MmapView) Len() runtime.U64 {
+	return runtime.Get[uint64](v.ViewOf.View, unsafe.Offsetof(Mmap{}.Len))
 }
 
-// SetFlags stores v into Flags (8 bytes).
-func (e MmapOut) SetFlags(v runtime.Value) {
-	e.ev.Set(unsafe.Offsetof(Mmap{}.Flags), unsafe.Sizeof(Mmap{}.Flags), v)
+// SetLen stores x into Len.
+func (v MmapView) SetLen(x runtime.U64) {
+	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Mmap{}.Len), x)
 }
 
-// SetPgoff stores v into Pgoff (8 bytes).
-func (e MmapOut) SetPgoff(v runtime.Value) {
-	e.ev.Set(unsafe.Offsetof(Mmap{}.Pgoff), unsafe.Sizeof(Mmap{}.Pgoff), v)
+// AddLen adds x to Len atomically.
+func (v MmapView) AddLen(x runtime.U64) {
+	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(Mmap{}.Len), x)
 }
 
-// Output sends the event to the mmap ring buffer.
-func (e MmapOut) Output() {
-	e.ev.Output("mmap")
+// Prot reads Prot.
+func (v MmapView) Prot() runtime.U64 {
+	return runtime.Get[uint64](v.ViewOf.View, unsafe.Offsetof(Mmap{}.Prot))
 }
 
-// MmapReader reads the Mmap records that objs' probes output.
-func MmapReader(objs *runtime.Objects) (*runtime.Reader[Mmap], error) {
-	return runtime.NewReader[Mmap](objs, "mmap")
+// SetProt stores x into Prot.
+func (v MmapView) SetProt(x runtime.U64) {
+	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Mmap{}.Prot), x)
 }
 
-// UidOut fills a Uid inside a probe and sends it to the uid ring
-// buffer; fields sit at the Go struct's own offsets.
-type UidOut struct {
-	ev *runtime.Event
+// AddProt adds x to Prot atomically.
+func (v MmapView) AddProt(x runtime.U64) {
+	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(Mmap{}.Prot), x)
 }
 
-// NewUid starts a zeroed Uid on p's stack.
-func NewUid(p *runtime.Program) UidOut {
-	p.Ringbuf("uid", 262144)
-	return UidOut{ev: p.NewEvent(unsafe.Sizeof(Uid{}))}
+// Flags reads Flags.
+func (v MmapView) Flags() runtime.U64 {
+	return runtime.Get[uint64](v.ViewOf.View, unsafe.Offsetof(Mmap{}.Flags))
 }
 
-// SetKuid stores v into Kuid (4 bytes).
-func (e UidOut) SetKuid(v runtime.Value) {
-	e.ev.Set(unsafe.Offsetof(Uid{}.Kuid), unsafe.Sizeof(Uid{}.Kuid), v)
+// SetFlags stores x into Flags.
+func (v MmapView) SetFlags(x runtime.U64) {
+	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Mmap{}.Flags), x)
 }
 
-// SetRet stores v into Ret (4 bytes).
-func (e UidOut) SetRet(v runtime.Value) {
-	e.ev.Set(unsafe.Offsetof(Uid{}.Ret), unsafe.Sizeof(Uid{}.Ret), v)
+// AddFlags adds x to Flags atomically.
+func (v MmapView) AddFlags(x runtime.U64) {
+	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(Mmap{}.Flags), x)
 }
 
-// Output sends the event to the uid ring buffer.
-func (e UidOut) Output() {
-	e.ev.Output("uid")
+// Pgoff reads Pgoff.
+func (v MmapView) Pgoff() runtime.U64 {
+	return runtime.Get[uint64](v.ViewOf.View, unsafe.Offsetof(Mmap{}.Pgoff))
 }
 
-// UidReader reads the Uid records that objs' probes output.
-func UidReader(objs *runtime.Objects) (*runtime.Reader[Uid], error) {
-	return runtime.NewReader[Uid](objs, "uid")
+// SetPgoff stores x into Pgoff.
+func (v MmapView) SetPgoff(x runtime.U64) {
+	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Mmap{}.Pgoff), x)
+}
+
+// AddPgoff adds x to Pgoff atomically.
+func (v MmapView) AddPgoff(x runtime.U64) {
+	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(Mmap{}.Pgoff), x)
+}
+
+// Output sends the event to its ring buffer; what does not fit is
+// counted (Objects.MmapReader.Lost).
+func (v MmapView) Output() {
+	fentrygenRingMmap.Output(v.ViewOf.View)
+}
+
+// UidView is a Uid as probes build it to send to the ring buffer; fields sit at the
+// Go struct's own offsets.
+type UidView struct {
+	runtime.ViewOf[Uid]
+}
+
+// NewUidView starts a zeroed Uid on the probe's stack.
+func NewUidView(p runtime.Ctx) UidView {
+	return UidView{runtime.NewView[Uid](p)}
+}
+
+// Kuid reads Kuid.
+func (v UidView) Kuid() runtime.U32 {
+	return runtime.Get[uint32](v.ViewOf.View, unsafe.Offsetof(Uid{}.Kuid))
+}
+
+// SetKuid stores x into Kuid.
+func (v UidView) SetKuid(x runtime.U32) {
+	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Uid{}.Kuid), x)
+}
+
+// AddKuid adds x to Kuid atomically.
+func (v UidView) AddKuid(x runtime.U32) {
+	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(Uid{}.Kuid), x)
+}
+
+// Ret reads Ret.
+func (v UidView) Ret() runtime.U32 {
+	return runtime.Get[uint32](v.ViewOf.View, unsafe.Offsetof(Uid{}.Ret))
+}
+
+// SetRet stores x into Ret.
+func (v UidView) SetRet(x runtime.U32) {
+	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Uid{}.Ret), x)
+}
+
+// AddRet adds x to Ret atomically.
+func (v UidView) AddRet(x runtime.U32) {
+	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(Uid{}.Ret), x)
+}
+
+// Output sends the event to its ring buffer; what does not fit is
+// counted (Objects.UidReader.Lost).
+func (v UidView) Output() {
+	fentrygenRingUid.Output(v.ViewOf.View)
 }

@@ -31,7 +31,7 @@ func onMmap(p *OnMmap) {
 	if OnlyPid != 0 {
 		p.FilterTgid(OnlyPid)
 	}
-	e := NewMmap(p.Program)
+	e := NewMmapView(p)
 	e.SetLen(p.Len)
 	e.SetProt(p.Prot)
 	e.SetFlags(p.Flags)
@@ -44,7 +44,7 @@ func onUid(p *OnUid) {
 	if OnlyPid != 0 {
 		p.FilterTgid(OnlyPid)
 	}
-	e := NewUid(p.Program)
+	e := NewUidView(p)
 	e.SetKuid(p.Kuid)
 	e.SetRet(p.Ret)
 	e.Output()

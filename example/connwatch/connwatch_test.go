@@ -28,12 +28,7 @@ func TestVMConnwatch(t *testing.T) {
 		objs, err := connwatch.Load(runtime.Options{})
 		require.NoError(t, err)
 		defer objs.Close()
-		events, err := connwatch.ConnectEventReader(objs)
-		require.NoError(t, err)
-		defer events.Close()
-		results, err := connwatch.ConnectResultReader(objs)
-		require.NoError(t, err)
-		defer results.Close()
+		events, results := objs.ConnectEventReader, objs.ConnectResultReader
 
 		port := vmtest.Listen(t)
 		const n = 4
@@ -86,7 +81,7 @@ func TestVMDenyConnect(t *testing.T) {
 		denied, allowed := vmtest.Listen(t), vmtest.Listen(t)
 		connwatch.DeniedPort = denied
 		defer func() { connwatch.DeniedPort = 0 }()
-		objs, err := runtime.Load(runtime.Options{}, connwatch.DenyConnectProgram())
+		objs, err := connwatch.Load(runtime.Options{Only: []string{"denyConnect"}})
 		require.NoError(t, err)
 		assert.ErrorIs(t, vmtest.Connect(denied), syscall.EPERM)
 		assert.NoError(t, vmtest.Connect(allowed))

@@ -9,7 +9,7 @@ import (
 )
 
 func _() {
-	// Stubs and event types must match what fentrygen saw: if this does not
+	// Stubs, structs and maps must match what fentrygen saw: if this does not
 	// compile, run go generate again.
 	var _ func(*DenyConnect) = denyConnect
 	var _ func(*OnConnect) = onConnect
@@ -22,7 +22,7 @@ func _() {
 // DenyConnect is what probe denyConnect sees: fmod_ret on
 // int security_socket_connect(struct socket *sock, struct sockaddr *address, int addrlen).
 type DenyConnect struct {
-	*runtime.Program
+	*runtime.Probe
 	// Sock is argument sock (struct socket *).
 	Sock Socket
 	// Address is argument address (struct sockaddr *), viewed as struct sockaddr_in.
@@ -38,9 +38,9 @@ func DenyConnectProgram() *runtime.Program {
 		Target: "security_socket_connect",
 	})
 	denyConnect(&DenyConnect{
-		Address: SockaddrIn{ptr: p.ArgPtr("address", 1, "sockaddr").As("sockaddr_in")},
-		Program: p,
-		Sock:    Socket{ptr: p.ArgPtr("sock", 0, "socket")},
+		Address: SockaddrIn{ptr: runtime.ArgPtr(p, "address", 1, "sockaddr").As("sockaddr_in")},
+		Probe:   p.Probe(),
+		Sock:    Socket{ptr: runtime.ArgPtr(p, "sock", 0, "socket")},
 	})
 	return p
 }
@@ -54,7 +54,7 @@ func DenyConnectSpec(target runtime.Target) (*ebpf.ProgramSpec, error) {
 // OnConnect is what probe onConnect sees: fentry on
 // int tcp_v4_connect(struct sock *sk, struct sockaddr *uaddr, int addr_len).
 type OnConnect struct {
-	*runtime.Program
+	*runtime.Probe
 	// Sk is argument sk (struct sock *).
 	Sk Sock
 	// Uaddr is argument uaddr (struct sockaddr *), viewed as struct sockaddr_in.
@@ -70,9 +70,9 @@ func OnConnectProgram() *runtime.Program {
 		Target: "tcp_v4_connect",
 	})
 	onConnect(&OnConnect{
-		Program: p,
-		Sk:      Sock{ptr: p.ArgPtr("sk", 0, "sock")},
-		Uaddr:   SockaddrIn{ptr: p.ArgPtr("uaddr", 1, "sockaddr").As("sockaddr_in")},
+		Probe: p.Probe(),
+		Sk:    Sock{ptr: runtime.ArgPtr(p, "sk", 0, "sock")},
+		Uaddr: SockaddrIn{ptr: runtime.ArgPtr(p, "uaddr", 1, "sockaddr").As("sockaddr_in")},
 	})
 	return p
 }
@@ -86,7 +86,7 @@ func OnConnectSpec(target runtime.Target) (*ebpf.ProgramSpec, error) {
 // OnConnectExit is what probe onConnectExit sees: fexit on
 // int tcp_v4_connect(struct sock *sk, struct sockaddr *uaddr, int addr_len).
 type OnConnectExit struct {
-	*runtime.Program
+	*runtime.Probe
 	// Sk is argument sk (struct sock *).
 	Sk Sock
 	// Ret is the return value (int).
@@ -102,9 +102,9 @@ func OnConnectExitProgram() *runtime.Program {
 		Target: "tcp_v4_connect",
 	})
 	onConnectExit(&OnConnectExit{
-		Program: p,
-		Ret:     runtime.S32{Scalar: p.Ret(3, 4, true)},
-		Sk:      Sock{ptr: p.ArgPtr("sk", 0, "sock")},
+		Probe: p.Probe(),
+		Ret:   runtime.Ret[int32](p, 3),
+		Sk:    Sock{ptr: runtime.ArgPtr(p, "sk", 0, "sock")},
 	})
 	return p
 }
@@ -120,356 +120,48 @@ func Programs() []*runtime.Program {
 	return []*runtime.Program{DenyConnectProgram(), OnConnectProgram(), OnConnectExitProgram()}
 }
 
-// Load loads and attaches every probe of the package; Close the result to
-// detach them.
-func Load(opts runtime.Options) (*runtime.Objects, error) {
-	return runtime.Load(opts, Programs()...)
-}
-
-// CallbackHead reads struct callback_head through a pointer; each method is one member.
-type CallbackHead struct {
-	ptr runtime.Ptr
-}
-
-// Ptr is the pointer and member path this value stands for.
-func (s CallbackHead) Ptr() runtime.Ptr {
-	return s.ptr
-}
-
-// Next follows the pointer next (struct callback_head *): one load.
-func (s CallbackHead) Next() CallbackHead {
-	return CallbackHead{ptr: s.ptr.Deref("next", "callback_head")}
-}
-
-// Func reads func (void *).
-func (s CallbackHead) Func() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("func", 8, false)}
-}
-
-// FasyncStruct reads struct fasync_struct through a pointer; each method is one member.
-type FasyncStruct struct {
-	ptr runtime.Ptr
-}
-
-// Ptr is the pointer and member path this value stands for.
-func (s FasyncStruct) Ptr() runtime.Ptr {
-	return s.ptr
-}
-
-// FaLock is the member fa_lock (rwlock_t), held by value.
-func (s FasyncStruct) FaLock() SockSkCallbackLock {
-	return SockSkCallbackLock{ptr: s.ptr.Member("fa_lock")}
-}
-
-// Magic reads magic (int).
-func (s FasyncStruct) Magic() runtime.S32 {
-	return runtime.S32{Scalar: s.ptr.Field("magic", 4, true)}
-}
-
-// FaFd reads fa_fd (int).
-func (s FasyncStruct) FaFd() runtime.S32 {
-	return runtime.S32{Scalar: s.ptr.Field("fa_fd", 4, true)}
-}
-
-// FaNext reads fa_next (struct fasync_struct *).
-func (s FasyncStruct) FaNext() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("fa_next", 8, false)}
-}
-
-// FaFile reads fa_file (struct file *).
-func (s FasyncStruct) FaFile() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("fa_file", 8, false)}
-}
-
-// FaRcu is the member fa_rcu (struct callback_head), held by value.
-func (s FasyncStruct) FaRcu() CallbackHead {
-	return CallbackHead{ptr: s.ptr.Member("fa_rcu")}
-}
-
-// File reads struct file through a pointer; each method is one member.
-type File struct {
-	ptr runtime.Ptr
-}
-
-// Ptr is the pointer and member path this value stands for.
-func (s File) Ptr() runtime.Ptr {
-	return s.ptr
-}
-
-// FLock is the member f_lock (spinlock_t), held by value.
-func (s File) FLock() Spinlock {
-	return Spinlock{ptr: s.ptr.Member("f_lock")}
-}
-
-// FMode reads f_mode (fmode_t).
-func (s File) FMode() runtime.U32 {
-	return runtime.U32{Scalar: s.ptr.Field("f_mode", 4, false)}
-}
-
-// FOp reads f_op (void *).
-func (s File) FOp() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("f_op", 8, false)}
-}
-
-// FMapping reads f_mapping (void *).
-func (s File) FMapping() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("f_mapping", 8, false)}
-}
-
-// PrivateData reads private_data (void *).
-func (s File) PrivateData() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("private_data", 8, false)}
-}
-
-// FInode reads f_inode (void *).
-func (s File) FInode() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("f_inode", 8, false)}
-}
-
-// FFlags reads f_flags (unsigned int).
-func (s File) FFlags() runtime.U32 {
-	return runtime.U32{Scalar: s.ptr.Field("f_flags", 4, false)}
-}
-
-// FIocbFlags reads f_iocb_flags (unsigned int).
-func (s File) FIocbFlags() runtime.U32 {
-	return runtime.U32{Scalar: s.ptr.Field("f_iocb_flags", 4, false)}
-}
-
-// FCred reads f_cred (const struct cred *).
-func (s File) FCred() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("f_cred", 8, false)}
-}
-
-// FOwner reads f_owner (void *).
-func (s File) FOwner() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("f_owner", 8, false)}
-}
-
-// FPath is the member f_path (const struct path), held by value.
-func (s File) FPath() Path {
-	return Path{ptr: s.ptr.Member("f_path")}
-}
-
-// FPath_ is the member __f_path (struct path), held by value.
-func (s File) FPath_() Path {
-	return Path{ptr: s.ptr.Member("__f_path")}
-}
-
-// FPosLock is the member f_pos_lock (struct mutex), held by value.
-func (s File) FPosLock() Mutex {
-	return Mutex{ptr: s.ptr.Member("f_pos_lock")}
-}
-
-// FPipe reads f_pipe (u64).
-func (s File) FPipe() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("f_pipe", 8, false)}
-}
-
-// FPos reads f_pos (loff_t).
-func (s File) FPos() runtime.S64 {
-	return runtime.S64{Scalar: s.ptr.Field("f_pos", 8, true)}
-}
-
-// FSecurity reads f_security (void *).
-func (s File) FSecurity() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("f_security", 8, false)}
-}
-
-// FWbErr reads f_wb_err (errseq_t).
-func (s File) FWbErr() runtime.U32 {
-	return runtime.U32{Scalar: s.ptr.Field("f_wb_err", 4, false)}
-}
-
-// FSbErr reads f_sb_err (errseq_t).
-func (s File) FSbErr() runtime.U32 {
-	return runtime.U32{Scalar: s.ptr.Field("f_sb_err", 4, false)}
-}
-
-// FEp reads f_ep (void *).
-func (s File) FEp() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("f_ep", 8, false)}
-}
-
-// FTaskWork is the member f_task_work (struct callback_head), held by value.
-func (s File) FTaskWork() CallbackHead {
-	return CallbackHead{ptr: s.ptr.Member("f_task_work")}
-}
-
-// FLlist is the member f_llist (struct llist_node), held by value.
-func (s File) FLlist() LlistNode {
-	return LlistNode{ptr: s.ptr.Member("f_llist")}
-}
-
-// FRa is the member f_ra (struct file_ra_state), held by value.
-func (s File) FRa() FileRaState {
-	return FileRaState{ptr: s.ptr.Member("f_ra")}
-}
-
-// FFreeptr is the member f_freeptr (freeptr_t), held by value.
-func (s File) FFreeptr() FileFFreeptr {
-	return FileFFreeptr{ptr: s.ptr.Member("f_freeptr")}
-}
-
-// FRef is the member f_ref (file_ref_t), held by value.
-func (s File) FRef() FileFRef {
-	return FileFRef{ptr: s.ptr.Member("f_ref")}
-}
-
-// FileFFreeptr reads struct {...} (f_freeptr in File) through a pointer; each method is one member.
-type FileFFreeptr struct {
-	ptr runtime.Ptr
-}
-
-// Ptr is the pointer and member path this value stands for.
-func (s FileFFreeptr) Ptr() runtime.Ptr {
-	return s.ptr
-}
-
-// V reads v (long unsigned int).
-func (s FileFFreeptr) V() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("v", 8, false)}
-}
-
-// FileFRef reads struct {...} (f_ref in File) through a pointer; each method is one member.
-type FileFRef struct {
-	ptr runtime.Ptr
-}
-
-// Ptr is the pointer and member path this value stands for.
-func (s FileFRef) Ptr() runtime.Ptr {
-	return s.ptr
-}
-
-// Refcnt is the member refcnt (atomic64_t), held by value.
-func (s FileFRef) Refcnt() SockCommonSkcCookie {
-	return SockCommonSkcCookie{ptr: s.ptr.Member("refcnt")}
-}
-
-// FileRaState reads struct file_ra_state through a pointer; each method is one member.
-type FileRaState struct {
-	ptr runtime.Ptr
-}
-
-// Ptr is the pointer and member path this value stands for.
-func (s FileRaState) Ptr() runtime.Ptr {
-	return s.ptr
-}
-
-// Start reads start (long unsigned int).
-func (s FileRaState) Start() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("start", 8, false)}
-}
-
-// Size reads size (unsigned int).
-func (s FileRaState) Size() runtime.U32 {
-	return runtime.U32{Scalar: s.ptr.Field("size", 4, false)}
-}
-
-// AsyncSize reads async_size (unsigned int).
-func (s FileRaState) AsyncSize() runtime.U32 {
-	return runtime.U32{Scalar: s.ptr.Field("async_size", 4, false)}
-}
-
-// RaPages reads ra_pages (unsigned int).
-func (s FileRaState) RaPages() runtime.U32 {
-	return runtime.U32{Scalar: s.ptr.Field("ra_pages", 4, false)}
-}
-
-// Order reads order (short unsigned int).
-func (s FileRaState) Order() runtime.U16 {
-	return runtime.U16{Scalar: s.ptr.Field("order", 2, false)}
-}
-
-// MmapMiss reads mmap_miss (short unsigned int).
-func (s FileRaState) MmapMiss() runtime.U16 {
-	return runtime.U16{Scalar: s.ptr.Field("mmap_miss", 2, false)}
-}
-
-// PrevPos reads prev_pos (loff_t).
-func (s FileRaState) PrevPos() runtime.S64 {
-	return runtime.S64{Scalar: s.ptr.Field("prev_pos", 8, true)}
-}
-
-// HlistNode reads struct hlist_node through a pointer; each method is one member.
-type HlistNode struct {
-	ptr runtime.Ptr
-}
-
-// Ptr is the pointer and member path this value stands for.
-func (s HlistNode) Ptr() runtime.Ptr {
-	return s.ptr
-}
-
-// Next reads next (struct hlist_node *).
-func (s HlistNode) Next() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("next", 8, false)}
-}
-
-// Pprev reads pprev (struct hlist_node **).
-func (s HlistNode) Pprev() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("pprev", 8, false)}
-}
-
-// HlistNullsNode reads struct hlist_nulls_node through a pointer; each method is one member.
-type HlistNullsNode struct {
-	ptr runtime.Ptr
-}
-
-// Ptr is the pointer and member path this value stands for.
-func (s HlistNullsNode) Ptr() runtime.Ptr {
-	return s.ptr
-}
-
-// Next reads next (struct hlist_nulls_node *).
-func (s HlistNullsNode) Next() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("next", 8, false)}
-}
-
-// Pprev reads pprev (struct hlist_nulls_node **).
-func (s HlistNullsNode) Pprev() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("pprev", 8, false)}
-}
-
-// In6Addr reads struct in6_addr through a pointer; each method is one member.
-type In6Addr struct {
-	ptr runtime.Ptr
-}
-
-// Ptr is the pointer and member path this value stands for.
-func (s In6Addr) Ptr() runtime.Ptr {
-	return s.ptr
-}
-
-// In6U is the member in6_u (union {...}), held by value.
-func (s In6Addr) In6U() In6AddrIn6U {
-	return In6AddrIn6U{ptr: s.ptr.Member("in6_u")}
-}
-
-// In6AddrIn6U reads union {...} (in6_u in In6Addr) through a pointer; each method is one member.
-type In6AddrIn6U struct {
-	ptr runtime.Ptr
-}
-
-// Ptr is the pointer and member path this value stands for.
-func (s In6AddrIn6U) Ptr() runtime.Ptr {
-	return s.ptr
-}
-
-// U6Addr8 reads element i of u6_addr8 (__u8[16]); i must be below 16.
-func (s In6AddrIn6U) U6Addr8(i int) runtime.U8 {
-	return runtime.U8{Scalar: s.ptr.Field(runtime.Index("u6_addr8", i), 1, false)}
-}
-
-// U6Addr16 reads element i of u6_addr16 (__be16[8]); i must be below 8.
-func (s In6AddrIn6U) U6Addr16(i int) runtime.U16 {
-	return runtime.U16{Scalar: s.ptr.Field(runtime.Index("u6_addr16", i), 2, false)}
-}
-
-// U6Addr32 reads element i of u6_addr32 (__be32[4]); i must be below 4.
-func (s In6AddrIn6U) U6Addr32(i int) runtime.U32 {
-	return runtime.U32{Scalar: s.ptr.Field(runtime.Index("u6_addr32", i), 4, false)}
-}
+// Objects are the package's loaded programs, maps and event readers;
+// Close detaches and releases them all.
+type Objects struct {
+	*runtime.Objects
+	// DenyConnect is probe denyConnect's program.
+	DenyConnect *ebpf.Program
+	// OnConnect is probe onConnect's program.
+	OnConnect *ebpf.Program
+	// OnConnectExit is probe onConnectExit's program.
+	OnConnectExit *ebpf.Program
+	// ConnectEventReader reads the ConnectEvent records probes output.
+	ConnectEventReader *runtime.Reader[ConnectEvent]
+	// ConnectResultReader reads the ConnectResult records probes output.
+	ConnectResultReader *runtime.Reader[ConnectResult]
+}
+
+// Load loads and attaches every probe of the package with the package's
+// own maps, and opens its event readers; Close the result to detach them.
+func Load(opts runtime.Options) (*Objects, error) {
+	objs, err := runtime.LoadPackage(opts, Programs(), fentrygenRingConnectEvent, fentrygenRingConnectResult)
+	if err != nil {
+		return nil, err
+	}
+	o := &Objects{
+		DenyConnect:   objs.Programs["denyConnect"],
+		Objects:       objs,
+		OnConnect:     objs.Programs["onConnect"],
+		OnConnectExit: objs.Programs["onConnectExit"],
+	}
+	if o.ConnectEventReader, err = runtime.OpenReader[ConnectEvent](objs, "ConnectEvent"); err != nil {
+		objs.Close()
+		return nil, err
+	}
+	if o.ConnectResultReader, err = runtime.OpenReader[ConnectResult](objs, "ConnectResult"); err != nil {
+		objs.Close()
+		return nil, err
+	}
+	return o, nil
+}
+
+var fentrygenRingConnectEvent = runtime.NewRing("ConnectEvent", 262144)
+var fentrygenRingConnectResult = runtime.NewRing("ConnectResult", 262144)
 
 // InAddr reads struct in_addr through a pointer; each method is one member.
 type InAddr struct {
@@ -483,447 +175,7 @@ func (s InAddr) Ptr() runtime.Ptr {
 
 // SAddr reads s_addr (__be32).
 func (s InAddr) SAddr() runtime.U32 {
-	return runtime.U32{Scalar: s.ptr.Field("s_addr", 4, false)}
-}
-
-// ListHead reads struct list_head through a pointer; each method is one member.
-type ListHead struct {
-	ptr runtime.Ptr
-}
-
-// Ptr is the pointer and member path this value stands for.
-func (s ListHead) Ptr() runtime.Ptr {
-	return s.ptr
-}
-
-// Next reads next (void *).
-func (s ListHead) Next() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("next", 8, false)}
-}
-
-// Prev reads prev (void *).
-func (s ListHead) Prev() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("prev", 8, false)}
-}
-
-// LlistNode reads struct llist_node through a pointer; each method is one member.
-type LlistNode struct {
-	ptr runtime.Ptr
-}
-
-// Ptr is the pointer and member path this value stands for.
-func (s LlistNode) Ptr() runtime.Ptr {
-	return s.ptr
-}
-
-// Next reads next (void *).
-func (s LlistNode) Next() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("next", 8, false)}
-}
-
-// Mutex reads struct mutex through a pointer; each method is one member.
-type Mutex struct {
-	ptr runtime.Ptr
-}
-
-// Ptr is the pointer and member path this value stands for.
-func (s Mutex) Ptr() runtime.Ptr {
-	return s.ptr
-}
-
-// Owner is the member owner (atomic_long_t), held by value.
-func (s Mutex) Owner() SockCommonSkcCookie {
-	return SockCommonSkcCookie{ptr: s.ptr.Member("owner")}
-}
-
-// WaitLock is the member wait_lock (raw_spinlock_t), held by value.
-func (s Mutex) WaitLock() RawSpinlock {
-	return RawSpinlock{ptr: s.ptr.Member("wait_lock")}
-}
-
-// Osq is the member osq (struct optimistic_spin_queue), held by value.
-func (s Mutex) Osq() OptimisticSpinQueue {
-	return OptimisticSpinQueue{ptr: s.ptr.Member("osq")}
-}
-
-// WaitList is the member wait_list (struct list_head), held by value.
-func (s Mutex) WaitList() ListHead {
-	return ListHead{ptr: s.ptr.Member("wait_list")}
-}
-
-// OptimisticSpinQueue reads struct optimistic_spin_queue through a pointer; each method is one member.
-type OptimisticSpinQueue struct {
-	ptr runtime.Ptr
-}
-
-// Ptr is the pointer and member path this value stands for.
-func (s OptimisticSpinQueue) Ptr() runtime.Ptr {
-	return s.ptr
-}
-
-// Tail is the member tail (atomic_t), held by value.
-func (s OptimisticSpinQueue) Tail() SockSkDrops {
-	return SockSkDrops{ptr: s.ptr.Member("tail")}
-}
-
-// PageFrag reads struct page_frag through a pointer; each method is one member.
-type PageFrag struct {
-	ptr runtime.Ptr
-}
-
-// Ptr is the pointer and member path this value stands for.
-func (s PageFrag) Ptr() runtime.Ptr {
-	return s.ptr
-}
-
-// Page reads page (struct page *).
-func (s PageFrag) Page() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("page", 8, false)}
-}
-
-// Offset reads offset (__u32).
-func (s PageFrag) Offset() runtime.U32 {
-	return runtime.U32{Scalar: s.ptr.Field("offset", 4, false)}
-}
-
-// Size reads size (__u32).
-func (s PageFrag) Size() runtime.U32 {
-	return runtime.U32{Scalar: s.ptr.Field("size", 4, false)}
-}
-
-// Path reads struct path through a pointer; each method is one member.
-type Path struct {
-	ptr runtime.Ptr
-}
-
-// Ptr is the pointer and member path this value stands for.
-func (s Path) Ptr() runtime.Ptr {
-	return s.ptr
-}
-
-// Mnt reads mnt (void *).
-func (s Path) Mnt() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("mnt", 8, false)}
-}
-
-// Dentry reads dentry (void *).
-func (s Path) Dentry() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("dentry", 8, false)}
-}
-
-// ProtoOps reads struct proto_ops through a pointer; each method is one member.
-type ProtoOps struct {
-	ptr runtime.Ptr
-}
-
-// Ptr is the pointer and member path this value stands for.
-func (s ProtoOps) Ptr() runtime.Ptr {
-	return s.ptr
-}
-
-// Family reads family (int).
-func (s ProtoOps) Family() runtime.S32 {
-	return runtime.S32{Scalar: s.ptr.Field("family", 4, true)}
-}
-
-// Owner reads owner (void *).
-func (s ProtoOps) Owner() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("owner", 8, false)}
-}
-
-// Release reads release (void *).
-func (s ProtoOps) Release() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("release", 8, false)}
-}
-
-// Bind reads bind (void *).
-func (s ProtoOps) Bind() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("bind", 8, false)}
-}
-
-// Connect reads connect (void *).
-func (s ProtoOps) Connect() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("connect", 8, false)}
-}
-
-// Socketpair reads socketpair (void *).
-func (s ProtoOps) Socketpair() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("socketpair", 8, false)}
-}
-
-// Accept reads accept (void *).
-func (s ProtoOps) Accept() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("accept", 8, false)}
-}
-
-// Getname reads getname (void *).
-func (s ProtoOps) Getname() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("getname", 8, false)}
-}
-
-// Poll reads poll (void *).
-func (s ProtoOps) Poll() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("poll", 8, false)}
-}
-
-// Ioctl reads ioctl (void *).
-func (s ProtoOps) Ioctl() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("ioctl", 8, false)}
-}
-
-// CompatIoctl reads compat_ioctl (void *).
-func (s ProtoOps) CompatIoctl() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("compat_ioctl", 8, false)}
-}
-
-// Gettstamp reads gettstamp (void *).
-func (s ProtoOps) Gettstamp() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("gettstamp", 8, false)}
-}
-
-// Listen reads listen (void *).
-func (s ProtoOps) Listen() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("listen", 8, false)}
-}
-
-// Shutdown reads shutdown (void *).
-func (s ProtoOps) Shutdown() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("shutdown", 8, false)}
-}
-
-// Setsockopt reads setsockopt (void *).
-func (s ProtoOps) Setsockopt() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("setsockopt", 8, false)}
-}
-
-// Getsockopt reads getsockopt (void *).
-func (s ProtoOps) Getsockopt() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("getsockopt", 8, false)}
-}
-
-// ShowFdinfo reads show_fdinfo (void *).
-func (s ProtoOps) ShowFdinfo() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("show_fdinfo", 8, false)}
-}
-
-// Sendmsg reads sendmsg (void *).
-func (s ProtoOps) Sendmsg() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("sendmsg", 8, false)}
-}
-
-// Recvmsg reads recvmsg (void *).
-func (s ProtoOps) Recvmsg() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("recvmsg", 8, false)}
-}
-
-// Mmap reads mmap (void *).
-func (s ProtoOps) Mmap() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("mmap", 8, false)}
-}
-
-// SpliceRead reads splice_read (void *).
-func (s ProtoOps) SpliceRead() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("splice_read", 8, false)}
-}
-
-// SpliceEof reads splice_eof (void *).
-func (s ProtoOps) SpliceEof() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("splice_eof", 8, false)}
-}
-
-// SetPeekOff reads set_peek_off (void *).
-func (s ProtoOps) SetPeekOff() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("set_peek_off", 8, false)}
-}
-
-// PeekLen reads peek_len (void *).
-func (s ProtoOps) PeekLen() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("peek_len", 8, false)}
-}
-
-// ReadSock reads read_sock (void *).
-func (s ProtoOps) ReadSock() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("read_sock", 8, false)}
-}
-
-// ReadSkb reads read_skb (void *).
-func (s ProtoOps) ReadSkb() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("read_skb", 8, false)}
-}
-
-// SendmsgLocked reads sendmsg_locked (void *).
-func (s ProtoOps) SendmsgLocked() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("sendmsg_locked", 8, false)}
-}
-
-// SetRcvlowat reads set_rcvlowat (void *).
-func (s ProtoOps) SetRcvlowat() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("set_rcvlowat", 8, false)}
-}
-
-// Qrwlock reads struct qrwlock through a pointer; each method is one member.
-type Qrwlock struct {
-	ptr runtime.Ptr
-}
-
-// Ptr is the pointer and member path this value stands for.
-func (s Qrwlock) Ptr() runtime.Ptr {
-	return s.ptr
-}
-
-// Cnts is the member cnts (atomic_t), held by value.
-func (s Qrwlock) Cnts() SockSkDrops {
-	return SockSkDrops{ptr: s.ptr.Member("cnts")}
-}
-
-// Wlocked reads wlocked (u8).
-func (s Qrwlock) Wlocked() runtime.U8 {
-	return runtime.U8{Scalar: s.ptr.Field("wlocked", 1, false)}
-}
-
-// Lstate reads element i of __lstate (u8[3]); i must be below 3.
-func (s Qrwlock) Lstate(i int) runtime.U8 {
-	return runtime.U8{Scalar: s.ptr.Field(runtime.Index("__lstate", i), 1, false)}
-}
-
-// WaitLock is the member wait_lock (arch_spinlock_t), held by value.
-func (s Qrwlock) WaitLock() Qspinlock {
-	return Qspinlock{ptr: s.ptr.Member("wait_lock")}
-}
-
-// Qspinlock reads struct qspinlock through a pointer; each method is one member.
-type Qspinlock struct {
-	ptr runtime.Ptr
-}
-
-// Ptr is the pointer and member path this value stands for.
-func (s Qspinlock) Ptr() runtime.Ptr {
-	return s.ptr
-}
-
-// Val is the member val (atomic_t), held by value.
-func (s Qspinlock) Val() SockSkDrops {
-	return SockSkDrops{ptr: s.ptr.Member("val")}
-}
-
-// Locked reads locked (u8).
-func (s Qspinlock) Locked() runtime.U8 {
-	return runtime.U8{Scalar: s.ptr.Field("locked", 1, false)}
-}
-
-// Pending reads pending (u8).
-func (s Qspinlock) Pending() runtime.U8 {
-	return runtime.U8{Scalar: s.ptr.Field("pending", 1, false)}
-}
-
-// LockedPending reads locked_pending (u16).
-func (s Qspinlock) LockedPending() runtime.U16 {
-	return runtime.U16{Scalar: s.ptr.Field("locked_pending", 2, false)}
-}
-
-// Tail reads tail (u16).
-func (s Qspinlock) Tail() runtime.U16 {
-	return runtime.U16{Scalar: s.ptr.Field("tail", 2, false)}
-}
-
-// RawSpinlock reads struct raw_spinlock through a pointer; each method is one member.
-type RawSpinlock struct {
-	ptr runtime.Ptr
-}
-
-// Ptr is the pointer and member path this value stands for.
-func (s RawSpinlock) Ptr() runtime.Ptr {
-	return s.ptr
-}
-
-// RawLock is the member raw_lock (arch_spinlock_t), held by value.
-func (s RawSpinlock) RawLock() Qspinlock {
-	return Qspinlock{ptr: s.ptr.Member("raw_lock")}
-}
-
-// RbRoot reads struct rb_root through a pointer; each method is one member.
-type RbRoot struct {
-	ptr runtime.Ptr
-}
-
-// Ptr is the pointer and member path this value stands for.
-func (s RbRoot) Ptr() runtime.Ptr {
-	return s.ptr
-}
-
-// RbNode reads rb_node (struct rb_node *).
-func (s RbRoot) RbNode() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("rb_node", 8, false)}
-}
-
-// RefcountStruct reads struct refcount_struct through a pointer; each method is one member.
-type RefcountStruct struct {
-	ptr runtime.Ptr
-}
-
-// Ptr is the pointer and member path this value stands for.
-func (s RefcountStruct) Ptr() runtime.Ptr {
-	return s.ptr
-}
-
-// Refs is the member refs (atomic_t), held by value.
-func (s RefcountStruct) Refs() SockSkDrops {
-	return SockSkDrops{ptr: s.ptr.Member("refs")}
-}
-
-// SkBuffHead reads struct sk_buff_head through a pointer; each method is one member.
-type SkBuffHead struct {
-	ptr runtime.Ptr
-}
-
-// Ptr is the pointer and member path this value stands for.
-func (s SkBuffHead) Ptr() runtime.Ptr {
-	return s.ptr
-}
-
-// Next reads next (struct sk_buff *).
-func (s SkBuffHead) Next() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("next", 8, false)}
-}
-
-// Prev reads prev (struct sk_buff *).
-func (s SkBuffHead) Prev() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("prev", 8, false)}
-}
-
-// List is the member list (struct sk_buff_list), held by value.
-func (s SkBuffHead) List() SkBuffList {
-	return SkBuffList{ptr: s.ptr.Member("list")}
-}
-
-// Qlen reads qlen (__u32).
-func (s SkBuffHead) Qlen() runtime.U32 {
-	return runtime.U32{Scalar: s.ptr.Field("qlen", 4, false)}
-}
-
-// Lock is the member lock (spinlock_t), held by value.
-func (s SkBuffHead) Lock() Spinlock {
-	return Spinlock{ptr: s.ptr.Member("lock")}
-}
-
-// SkBuffList reads struct sk_buff_list through a pointer; each method is one member.
-type SkBuffList struct {
-	ptr runtime.Ptr
-}
-
-// Ptr is the pointer and member path this value stands for.
-func (s SkBuffList) Ptr() runtime.Ptr {
-	return s.ptr
-}
-
-// Next reads next (struct sk_buff *).
-func (s SkBuffList) Next() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("next", 8, false)}
-}
-
-// Prev reads prev (struct sk_buff *).
-func (s SkBuffList) Prev() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("prev", 8, false)}
+	return runtime.Field[uint32](s.ptr, "s_addr")
 }
 
 // Sock reads struct sock through a pointer; each method is one member.
@@ -941,551 +193,6 @@ func (s Sock) SkCommon() SockCommon {
 	return SockCommon{ptr: s.ptr.Member("__sk_common")}
 }
 
-// SkDrops is the member sk_drops (atomic_t), held by value.
-func (s Sock) SkDrops() SockSkDrops {
-	return SockSkDrops{ptr: s.ptr.Member("sk_drops")}
-}
-
-// SkPeekOff reads sk_peek_off (__s32).
-func (s Sock) SkPeekOff() runtime.S32 {
-	return runtime.S32{Scalar: s.ptr.Field("sk_peek_off", 4, true)}
-}
-
-// SkErrorQueue is the member sk_error_queue (struct sk_buff_head), held by value.
-func (s Sock) SkErrorQueue() SkBuffHead {
-	return SkBuffHead{ptr: s.ptr.Member("sk_error_queue")}
-}
-
-// SkReceiveQueue is the member sk_receive_queue (struct sk_buff_head), held by value.
-func (s Sock) SkReceiveQueue() SkBuffHead {
-	return SkBuffHead{ptr: s.ptr.Member("sk_receive_queue")}
-}
-
-// SkBacklog is the member sk_backlog (struct {...}), held by value.
-func (s Sock) SkBacklog() SockSkBacklog {
-	return SockSkBacklog{ptr: s.ptr.Member("sk_backlog")}
-}
-
-// SkRxDst reads sk_rx_dst (struct dst_entry *).
-func (s Sock) SkRxDst() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("sk_rx_dst", 8, false)}
-}
-
-// SkRxDstIfindex reads sk_rx_dst_ifindex (int).
-func (s Sock) SkRxDstIfindex() runtime.S32 {
-	return runtime.S32{Scalar: s.ptr.Field("sk_rx_dst_ifindex", 4, true)}
-}
-
-// SkRxDstCookie reads sk_rx_dst_cookie (u32).
-func (s Sock) SkRxDstCookie() runtime.U32 {
-	return runtime.U32{Scalar: s.ptr.Field("sk_rx_dst_cookie", 4, false)}
-}
-
-// SkLlUsec reads sk_ll_usec (unsigned int).
-func (s Sock) SkLlUsec() runtime.U32 {
-	return runtime.U32{Scalar: s.ptr.Field("sk_ll_usec", 4, false)}
-}
-
-// SkNapiId reads sk_napi_id (unsigned int).
-func (s Sock) SkNapiId() runtime.U32 {
-	return runtime.U32{Scalar: s.ptr.Field("sk_napi_id", 4, false)}
-}
-
-// SkBusyPollBudget reads sk_busy_poll_budget (u16).
-func (s Sock) SkBusyPollBudget() runtime.U16 {
-	return runtime.U16{Scalar: s.ptr.Field("sk_busy_poll_budget", 2, false)}
-}
-
-// SkPreferBusyPoll reads sk_prefer_busy_poll (u8).
-func (s Sock) SkPreferBusyPoll() runtime.U8 {
-	return runtime.U8{Scalar: s.ptr.Field("sk_prefer_busy_poll", 1, false)}
-}
-
-// SkUserlocks reads sk_userlocks (u8).
-func (s Sock) SkUserlocks() runtime.U8 {
-	return runtime.U8{Scalar: s.ptr.Field("sk_userlocks", 1, false)}
-}
-
-// SkRcvbuf reads sk_rcvbuf (int).
-func (s Sock) SkRcvbuf() runtime.S32 {
-	return runtime.S32{Scalar: s.ptr.Field("sk_rcvbuf", 4, true)}
-}
-
-// SkFilter reads sk_filter (struct sk_filter *).
-func (s Sock) SkFilter() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("sk_filter", 8, false)}
-}
-
-// SkWq reads sk_wq (struct socket_wq *).
-func (s Sock) SkWq() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("sk_wq", 8, false)}
-}
-
-// SkWqRaw reads sk_wq_raw (struct socket_wq *).
-func (s Sock) SkWqRaw() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("sk_wq_raw", 8, false)}
-}
-
-// SkDataReady reads sk_data_ready (void *).
-func (s Sock) SkDataReady() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("sk_data_ready", 8, false)}
-}
-
-// SkRcvtimeo reads sk_rcvtimeo (long int).
-func (s Sock) SkRcvtimeo() runtime.S64 {
-	return runtime.S64{Scalar: s.ptr.Field("sk_rcvtimeo", 8, true)}
-}
-
-// SkRcvlowat reads sk_rcvlowat (int).
-func (s Sock) SkRcvlowat() runtime.S32 {
-	return runtime.S32{Scalar: s.ptr.Field("sk_rcvlowat", 4, true)}
-}
-
-// SkErr reads sk_err (int).
-func (s Sock) SkErr() runtime.S32 {
-	return runtime.S32{Scalar: s.ptr.Field("sk_err", 4, true)}
-}
-
-// SkSocket reads sk_socket (struct socket *).
-func (s Sock) SkSocket() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("sk_socket", 8, false)}
-}
-
-// SkMemcg reads sk_memcg (struct mem_cgroup *).
-func (s Sock) SkMemcg() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("sk_memcg", 8, false)}
-}
-
-// SkPolicy reads element i of sk_policy (struct xfrm_policy *[2]); i must be below 2.
-func (s Sock) SkPolicy(i int) runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field(runtime.Index("sk_policy", i), 8, false)}
-}
-
-// SkLock is the member sk_lock (socket_lock_t), held by value.
-func (s Sock) SkLock() SockSkLock {
-	return SockSkLock{ptr: s.ptr.Member("sk_lock")}
-}
-
-// SkReservedMem reads sk_reserved_mem (u32).
-func (s Sock) SkReservedMem() runtime.U32 {
-	return runtime.U32{Scalar: s.ptr.Field("sk_reserved_mem", 4, false)}
-}
-
-// SkForwardAlloc reads sk_forward_alloc (int).
-func (s Sock) SkForwardAlloc() runtime.S32 {
-	return runtime.S32{Scalar: s.ptr.Field("sk_forward_alloc", 4, true)}
-}
-
-// SkTsflags reads sk_tsflags (u32).
-func (s Sock) SkTsflags() runtime.U32 {
-	return runtime.U32{Scalar: s.ptr.Field("sk_tsflags", 4, false)}
-}
-
-// SkWritePending reads sk_write_pending (int).
-func (s Sock) SkWritePending() runtime.S32 {
-	return runtime.S32{Scalar: s.ptr.Field("sk_write_pending", 4, true)}
-}
-
-// SkOmemAlloc is the member sk_omem_alloc (atomic_t), held by value.
-func (s Sock) SkOmemAlloc() SockSkDrops {
-	return SockSkDrops{ptr: s.ptr.Member("sk_omem_alloc")}
-}
-
-// SkErrSoft reads sk_err_soft (int).
-func (s Sock) SkErrSoft() runtime.S32 {
-	return runtime.S32{Scalar: s.ptr.Field("sk_err_soft", 4, true)}
-}
-
-// SkWmemQueued reads sk_wmem_queued (int).
-func (s Sock) SkWmemQueued() runtime.S32 {
-	return runtime.S32{Scalar: s.ptr.Field("sk_wmem_queued", 4, true)}
-}
-
-// SkWmemAlloc is the member sk_wmem_alloc (refcount_t), held by value.
-func (s Sock) SkWmemAlloc() RefcountStruct {
-	return RefcountStruct{ptr: s.ptr.Member("sk_wmem_alloc")}
-}
-
-// SkTsqFlags reads sk_tsq_flags (long unsigned int).
-func (s Sock) SkTsqFlags() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("sk_tsq_flags", 8, false)}
-}
-
-// SkSendHead reads sk_send_head (struct sk_buff *).
-func (s Sock) SkSendHead() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("sk_send_head", 8, false)}
-}
-
-// TcpRtxQueue is the member tcp_rtx_queue (struct rb_root), held by value.
-func (s Sock) TcpRtxQueue() RbRoot {
-	return RbRoot{ptr: s.ptr.Member("tcp_rtx_queue")}
-}
-
-// SkWriteQueue is the member sk_write_queue (struct sk_buff_head), held by value.
-func (s Sock) SkWriteQueue() SkBuffHead {
-	return SkBuffHead{ptr: s.ptr.Member("sk_write_queue")}
-}
-
-// SkDstPendingConfirm reads sk_dst_pending_confirm (u32).
-func (s Sock) SkDstPendingConfirm() runtime.U32 {
-	return runtime.U32{Scalar: s.ptr.Field("sk_dst_pending_confirm", 4, false)}
-}
-
-// SkPacingStatus reads sk_pacing_status (u32).
-func (s Sock) SkPacingStatus() runtime.U32 {
-	return runtime.U32{Scalar: s.ptr.Field("sk_pacing_status", 4, false)}
-}
-
-// SkFrag is the member sk_frag (struct page_frag), held by value.
-func (s Sock) SkFrag() PageFrag {
-	return PageFrag{ptr: s.ptr.Member("sk_frag")}
-}
-
-// SkTimer is the member sk_timer (struct timer_list), held by value.
-func (s Sock) SkTimer() TimerList {
-	return TimerList{ptr: s.ptr.Member("sk_timer")}
-}
-
-// SkPacingRate reads sk_pacing_rate (long unsigned int).
-func (s Sock) SkPacingRate() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("sk_pacing_rate", 8, false)}
-}
-
-// SkZckey is the member sk_zckey (atomic_t), held by value.
-func (s Sock) SkZckey() SockSkDrops {
-	return SockSkDrops{ptr: s.ptr.Member("sk_zckey")}
-}
-
-// SkTskey is the member sk_tskey (atomic_t), held by value.
-func (s Sock) SkTskey() SockSkDrops {
-	return SockSkDrops{ptr: s.ptr.Member("sk_tskey")}
-}
-
-// SkMaxPacingRate reads sk_max_pacing_rate (long unsigned int).
-func (s Sock) SkMaxPacingRate() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("sk_max_pacing_rate", 8, false)}
-}
-
-// SkSndtimeo reads sk_sndtimeo (long int).
-func (s Sock) SkSndtimeo() runtime.S64 {
-	return runtime.S64{Scalar: s.ptr.Field("sk_sndtimeo", 8, true)}
-}
-
-// SkPriority reads sk_priority (u32).
-func (s Sock) SkPriority() runtime.U32 {
-	return runtime.U32{Scalar: s.ptr.Field("sk_priority", 4, false)}
-}
-
-// SkMark reads sk_mark (u32).
-func (s Sock) SkMark() runtime.U32 {
-	return runtime.U32{Scalar: s.ptr.Field("sk_mark", 4, false)}
-}
-
-// SkUid is the member sk_uid (kuid_t), held by value.
-func (s Sock) SkUid() SockSkUid {
-	return SockSkUid{ptr: s.ptr.Member("sk_uid")}
-}
-
-// SkProtocol reads sk_protocol (u16).
-func (s Sock) SkProtocol() runtime.U16 {
-	return runtime.U16{Scalar: s.ptr.Field("sk_protocol", 2, false)}
-}
-
-// SkType reads sk_type (u16).
-func (s Sock) SkType() runtime.U16 {
-	return runtime.U16{Scalar: s.ptr.Field("sk_type", 2, false)}
-}
-
-// SkDstCache reads sk_dst_cache (struct dst_entry *).
-func (s Sock) SkDstCache() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("sk_dst_cache", 8, false)}
-}
-
-// SkRouteCaps reads sk_route_caps (netdev_features_t).
-func (s Sock) SkRouteCaps() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("sk_route_caps", 8, false)}
-}
-
-// SkGsoType reads sk_gso_type (u16).
-func (s Sock) SkGsoType() runtime.U16 {
-	return runtime.U16{Scalar: s.ptr.Field("sk_gso_type", 2, false)}
-}
-
-// SkGsoMaxSegs reads sk_gso_max_segs (u16).
-func (s Sock) SkGsoMaxSegs() runtime.U16 {
-	return runtime.U16{Scalar: s.ptr.Field("sk_gso_max_segs", 2, false)}
-}
-
-// SkGsoMaxSize reads sk_gso_max_size (unsigned int).
-func (s Sock) SkGsoMaxSize() runtime.U32 {
-	return runtime.U32{Scalar: s.ptr.Field("sk_gso_max_size", 4, false)}
-}
-
-// SkAllocation reads sk_allocation (gfp_t).
-func (s Sock) SkAllocation() runtime.U32 {
-	return runtime.U32{Scalar: s.ptr.Field("sk_allocation", 4, false)}
-}
-
-// SkTxhash reads sk_txhash (u32).
-func (s Sock) SkTxhash() runtime.U32 {
-	return runtime.U32{Scalar: s.ptr.Field("sk_txhash", 4, false)}
-}
-
-// SkSndbuf reads sk_sndbuf (int).
-func (s Sock) SkSndbuf() runtime.S32 {
-	return runtime.S32{Scalar: s.ptr.Field("sk_sndbuf", 4, true)}
-}
-
-// SkPacingShift reads sk_pacing_shift (u8).
-func (s Sock) SkPacingShift() runtime.U8 {
-	return runtime.U8{Scalar: s.ptr.Field("sk_pacing_shift", 1, false)}
-}
-
-// SkUseTaskFrag reads sk_use_task_frag (bool).
-func (s Sock) SkUseTaskFrag() runtime.U8 {
-	return runtime.U8{Scalar: s.ptr.Field("sk_use_task_frag", 1, false)}
-}
-
-// SkGsoDisabled reads the bitfield sk_gso_disabled (u8).
-func (s Sock) SkGsoDisabled() runtime.U8 {
-	return runtime.U8{Scalar: s.ptr.Bitfield("sk_gso_disabled", 1, false)}
-}
-
-// SkKernSock reads the bitfield sk_kern_sock (u8).
-func (s Sock) SkKernSock() runtime.U8 {
-	return runtime.U8{Scalar: s.ptr.Bitfield("sk_kern_sock", 1, false)}
-}
-
-// SkNoCheckTx reads the bitfield sk_no_check_tx (u8).
-func (s Sock) SkNoCheckTx() runtime.U8 {
-	return runtime.U8{Scalar: s.ptr.Bitfield("sk_no_check_tx", 1, false)}
-}
-
-// SkNoCheckRx reads the bitfield sk_no_check_rx (u8).
-func (s Sock) SkNoCheckRx() runtime.U8 {
-	return runtime.U8{Scalar: s.ptr.Bitfield("sk_no_check_rx", 1, false)}
-}
-
-// SkShutdown reads sk_shutdown (u8).
-func (s Sock) SkShutdown() runtime.U8 {
-	return runtime.U8{Scalar: s.ptr.Field("sk_shutdown", 1, false)}
-}
-
-// SkLingertime reads sk_lingertime (long unsigned int).
-func (s Sock) SkLingertime() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("sk_lingertime", 8, false)}
-}
-
-// SkProtCreator reads sk_prot_creator (struct proto *).
-func (s Sock) SkProtCreator() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("sk_prot_creator", 8, false)}
-}
-
-// SkCallbackLock is the member sk_callback_lock (rwlock_t), held by value.
-func (s Sock) SkCallbackLock() SockSkCallbackLock {
-	return SockSkCallbackLock{ptr: s.ptr.Member("sk_callback_lock")}
-}
-
-// SkAckBacklog reads sk_ack_backlog (u32).
-func (s Sock) SkAckBacklog() runtime.U32 {
-	return runtime.U32{Scalar: s.ptr.Field("sk_ack_backlog", 4, false)}
-}
-
-// SkMaxAckBacklog reads sk_max_ack_backlog (u32).
-func (s Sock) SkMaxAckBacklog() runtime.U32 {
-	return runtime.U32{Scalar: s.ptr.Field("sk_max_ack_backlog", 4, false)}
-}
-
-// SkIno reads sk_ino (long unsigned int).
-func (s Sock) SkIno() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("sk_ino", 8, false)}
-}
-
-// SkPeerLock is the member sk_peer_lock (spinlock_t), held by value.
-func (s Sock) SkPeerLock() Spinlock {
-	return Spinlock{ptr: s.ptr.Member("sk_peer_lock")}
-}
-
-// SkBindPhc reads sk_bind_phc (int).
-func (s Sock) SkBindPhc() runtime.S32 {
-	return runtime.S32{Scalar: s.ptr.Field("sk_bind_phc", 4, true)}
-}
-
-// SkPeerPid reads sk_peer_pid (struct pid *).
-func (s Sock) SkPeerPid() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("sk_peer_pid", 8, false)}
-}
-
-// SkPeerCred reads sk_peer_cred (const struct cred *).
-func (s Sock) SkPeerCred() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("sk_peer_cred", 8, false)}
-}
-
-// SkStamp reads sk_stamp (ktime_t).
-func (s Sock) SkStamp() runtime.S64 {
-	return runtime.S64{Scalar: s.ptr.Field("sk_stamp", 8, true)}
-}
-
-// SkDisconnects reads sk_disconnects (int).
-func (s Sock) SkDisconnects() runtime.S32 {
-	return runtime.S32{Scalar: s.ptr.Field("sk_disconnects", 4, true)}
-}
-
-// SkTxrehash reads sk_txrehash (u8).
-func (s Sock) SkTxrehash() runtime.U8 {
-	return runtime.U8{Scalar: s.ptr.Field("sk_txrehash", 1, false)}
-}
-
-// SkScmRecvFlags reads sk_scm_recv_flags (u8).
-func (s Sock) SkScmRecvFlags() runtime.U8 {
-	return runtime.U8{Scalar: s.ptr.Field("sk_scm_recv_flags", 1, false)}
-}
-
-// SkScmCredentials reads the bitfield sk_scm_credentials (u8).
-func (s Sock) SkScmCredentials() runtime.U8 {
-	return runtime.U8{Scalar: s.ptr.Bitfield("sk_scm_credentials", 1, false)}
-}
-
-// SkScmSecurity reads the bitfield sk_scm_security (u8).
-func (s Sock) SkScmSecurity() runtime.U8 {
-	return runtime.U8{Scalar: s.ptr.Bitfield("sk_scm_security", 1, false)}
-}
-
-// SkScmPidfd reads the bitfield sk_scm_pidfd (u8).
-func (s Sock) SkScmPidfd() runtime.U8 {
-	return runtime.U8{Scalar: s.ptr.Bitfield("sk_scm_pidfd", 1, false)}
-}
-
-// SkScmRights reads the bitfield sk_scm_rights (u8).
-func (s Sock) SkScmRights() runtime.U8 {
-	return runtime.U8{Scalar: s.ptr.Bitfield("sk_scm_rights", 1, false)}
-}
-
-// SkScmUnused reads the bitfield sk_scm_unused (u8).
-func (s Sock) SkScmUnused() runtime.U8 {
-	return runtime.U8{Scalar: s.ptr.Bitfield("sk_scm_unused", 1, false)}
-}
-
-// SkClockid reads sk_clockid (u8).
-func (s Sock) SkClockid() runtime.U8 {
-	return runtime.U8{Scalar: s.ptr.Field("sk_clockid", 1, false)}
-}
-
-// SkTxtimeDeadlineMode reads the bitfield sk_txtime_deadline_mode (u8).
-func (s Sock) SkTxtimeDeadlineMode() runtime.U8 {
-	return runtime.U8{Scalar: s.ptr.Bitfield("sk_txtime_deadline_mode", 1, false)}
-}
-
-// SkTxtimeReportErrors reads the bitfield sk_txtime_report_errors (u8).
-func (s Sock) SkTxtimeReportErrors() runtime.U8 {
-	return runtime.U8{Scalar: s.ptr.Bitfield("sk_txtime_report_errors", 1, false)}
-}
-
-// SkTxtimeUnused reads the bitfield sk_txtime_unused (u8).
-func (s Sock) SkTxtimeUnused() runtime.U8 {
-	return runtime.U8{Scalar: s.ptr.Bitfield("sk_txtime_unused", 1, false)}
-}
-
-// SkBpfCbFlags reads sk_bpf_cb_flags (u8).
-func (s Sock) SkBpfCbFlags() runtime.U8 {
-	return runtime.U8{Scalar: s.ptr.Field("sk_bpf_cb_flags", 1, false)}
-}
-
-// SkUserData reads sk_user_data (void *).
-func (s Sock) SkUserData() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("sk_user_data", 8, false)}
-}
-
-// SkSecurity reads sk_security (void *).
-func (s Sock) SkSecurity() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("sk_security", 8, false)}
-}
-
-// SkCgrpData is the member sk_cgrp_data (struct sock_cgroup_data), held by value.
-func (s Sock) SkCgrpData() SockCgroupData {
-	return SockCgroupData{ptr: s.ptr.Member("sk_cgrp_data")}
-}
-
-// SkStateChange reads sk_state_change (void *).
-func (s Sock) SkStateChange() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("sk_state_change", 8, false)}
-}
-
-// SkWriteSpace reads sk_write_space (void *).
-func (s Sock) SkWriteSpace() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("sk_write_space", 8, false)}
-}
-
-// SkErrorReport reads sk_error_report (void *).
-func (s Sock) SkErrorReport() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("sk_error_report", 8, false)}
-}
-
-// SkBacklogRcv reads sk_backlog_rcv (void *).
-func (s Sock) SkBacklogRcv() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("sk_backlog_rcv", 8, false)}
-}
-
-// SkDestruct reads sk_destruct (void *).
-func (s Sock) SkDestruct() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("sk_destruct", 8, false)}
-}
-
-// SkReuseportCb reads sk_reuseport_cb (struct sock_reuseport *).
-func (s Sock) SkReuseportCb() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("sk_reuseport_cb", 8, false)}
-}
-
-// SkBpfStorage reads sk_bpf_storage (struct bpf_local_storage *).
-func (s Sock) SkBpfStorage() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("sk_bpf_storage", 8, false)}
-}
-
-// SkDropCounters reads sk_drop_counters (struct numa_drop_counters *).
-func (s Sock) SkDropCounters() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("sk_drop_counters", 8, false)}
-}
-
-// SkRcu is the member sk_rcu (struct callback_head), held by value.
-func (s Sock) SkRcu() CallbackHead {
-	return CallbackHead{ptr: s.ptr.Member("sk_rcu")}
-}
-
-// NsTracker is the member ns_tracker (netns_tracker), held by value.
-func (s Sock) NsTracker() SockNsTracker {
-	return SockNsTracker{ptr: s.ptr.Member("ns_tracker")}
-}
-
-// SkUserFrags is the member sk_user_frags (struct xarray), held by value.
-func (s Sock) SkUserFrags() Xarray {
-	return Xarray{ptr: s.ptr.Member("sk_user_frags")}
-}
-
-// SockCgroupData reads struct sock_cgroup_data through a pointer; each method is one member.
-type SockCgroupData struct {
-	ptr runtime.Ptr
-}
-
-// Ptr is the pointer and member path this value stands for.
-func (s SockCgroupData) Ptr() runtime.Ptr {
-	return s.ptr
-}
-
-// Cgroup reads cgroup (struct cgroup *).
-func (s SockCgroupData) Cgroup() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("cgroup", 8, false)}
-}
-
-// Classid reads classid (u32).
-func (s SockCgroupData) Classid() runtime.U32 {
-	return runtime.U32{Scalar: s.ptr.Field("classid", 4, false)}
-}
-
-// Prioidx reads prioidx (u16).
-func (s SockCgroupData) Prioidx() runtime.U16 {
-	return runtime.U16{Scalar: s.ptr.Field("prioidx", 2, false)}
-}
-
 // SockCommon reads struct sock_common through a pointer; each method is one member.
 type SockCommon struct {
 	ptr runtime.Ptr
@@ -1496,324 +203,9 @@ func (s SockCommon) Ptr() runtime.Ptr {
 	return s.ptr
 }
 
-// SkcAddrpair reads skc_addrpair (__addrpair).
-func (s SockCommon) SkcAddrpair() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("skc_addrpair", 8, false)}
-}
-
-// SkcDaddr reads skc_daddr (__be32).
-func (s SockCommon) SkcDaddr() runtime.U32 {
-	return runtime.U32{Scalar: s.ptr.Field("skc_daddr", 4, false)}
-}
-
-// SkcRcvSaddr reads skc_rcv_saddr (__be32).
-func (s SockCommon) SkcRcvSaddr() runtime.U32 {
-	return runtime.U32{Scalar: s.ptr.Field("skc_rcv_saddr", 4, false)}
-}
-
-// SkcHash reads skc_hash (unsigned int).
-func (s SockCommon) SkcHash() runtime.U32 {
-	return runtime.U32{Scalar: s.ptr.Field("skc_hash", 4, false)}
-}
-
-// SkcU16hashes reads element i of skc_u16hashes (__u16[2]); i must be below 2.
-func (s SockCommon) SkcU16hashes(i int) runtime.U16 {
-	return runtime.U16{Scalar: s.ptr.Field(runtime.Index("skc_u16hashes", i), 2, false)}
-}
-
-// SkcPortpair reads skc_portpair (__portpair).
-func (s SockCommon) SkcPortpair() runtime.U32 {
-	return runtime.U32{Scalar: s.ptr.Field("skc_portpair", 4, false)}
-}
-
-// SkcDport reads skc_dport (__be16).
-func (s SockCommon) SkcDport() runtime.U16 {
-	return runtime.U16{Scalar: s.ptr.Field("skc_dport", 2, false)}
-}
-
-// SkcNum reads skc_num (__u16).
-func (s SockCommon) SkcNum() runtime.U16 {
-	return runtime.U16{Scalar: s.ptr.Field("skc_num", 2, false)}
-}
-
 // SkcFamily reads skc_family (short unsigned int).
 func (s SockCommon) SkcFamily() runtime.U16 {
-	return runtime.U16{Scalar: s.ptr.Field("skc_family", 2, false)}
-}
-
-// SkcState reads skc_state (volatile unsigned char).
-func (s SockCommon) SkcState() runtime.U8 {
-	return runtime.U8{Scalar: s.ptr.Field("skc_state", 1, false)}
-}
-
-// SkcReuse reads the bitfield skc_reuse (unsigned char).
-func (s SockCommon) SkcReuse() runtime.U8 {
-	return runtime.U8{Scalar: s.ptr.Bitfield("skc_reuse", 1, false)}
-}
-
-// SkcReuseport reads the bitfield skc_reuseport (unsigned char).
-func (s SockCommon) SkcReuseport() runtime.U8 {
-	return runtime.U8{Scalar: s.ptr.Bitfield("skc_reuseport", 1, false)}
-}
-
-// SkcIpv6only reads the bitfield skc_ipv6only (unsigned char).
-func (s SockCommon) SkcIpv6only() runtime.U8 {
-	return runtime.U8{Scalar: s.ptr.Bitfield("skc_ipv6only", 1, false)}
-}
-
-// SkcNetRefcnt reads the bitfield skc_net_refcnt (unsigned char).
-func (s SockCommon) SkcNetRefcnt() runtime.U8 {
-	return runtime.U8{Scalar: s.ptr.Bitfield("skc_net_refcnt", 1, false)}
-}
-
-// SkcBoundDevIf reads skc_bound_dev_if (int).
-func (s SockCommon) SkcBoundDevIf() runtime.S32 {
-	return runtime.S32{Scalar: s.ptr.Field("skc_bound_dev_if", 4, true)}
-}
-
-// SkcBindNode is the member skc_bind_node (struct hlist_node), held by value.
-func (s SockCommon) SkcBindNode() HlistNode {
-	return HlistNode{ptr: s.ptr.Member("skc_bind_node")}
-}
-
-// SkcPortaddrNode is the member skc_portaddr_node (struct hlist_node), held by value.
-func (s SockCommon) SkcPortaddrNode() HlistNode {
-	return HlistNode{ptr: s.ptr.Member("skc_portaddr_node")}
-}
-
-// SkcProt reads skc_prot (struct proto *).
-func (s SockCommon) SkcProt() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("skc_prot", 8, false)}
-}
-
-// SkcNet is the member skc_net (possible_net_t), held by value.
-func (s SockCommon) SkcNet() SockCommonSkcNet {
-	return SockCommonSkcNet{ptr: s.ptr.Member("skc_net")}
-}
-
-// SkcV6Daddr is the member skc_v6_daddr (struct in6_addr), held by value.
-func (s SockCommon) SkcV6Daddr() In6Addr {
-	return In6Addr{ptr: s.ptr.Member("skc_v6_daddr")}
-}
-
-// SkcV6RcvSaddr is the member skc_v6_rcv_saddr (struct in6_addr), held by value.
-func (s SockCommon) SkcV6RcvSaddr() In6Addr {
-	return In6Addr{ptr: s.ptr.Member("skc_v6_rcv_saddr")}
-}
-
-// SkcCookie is the member skc_cookie (atomic64_t), held by value.
-func (s SockCommon) SkcCookie() SockCommonSkcCookie {
-	return SockCommonSkcCookie{ptr: s.ptr.Member("skc_cookie")}
-}
-
-// SkcFlags reads skc_flags (long unsigned int).
-func (s SockCommon) SkcFlags() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("skc_flags", 8, false)}
-}
-
-// SkcListener reads skc_listener (struct sock *).
-func (s SockCommon) SkcListener() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("skc_listener", 8, false)}
-}
-
-// SkcTwDr reads skc_tw_dr (struct inet_timewait_death_row *).
-func (s SockCommon) SkcTwDr() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("skc_tw_dr", 8, false)}
-}
-
-// SkcNode is the member skc_node (struct hlist_node), held by value.
-func (s SockCommon) SkcNode() HlistNode {
-	return HlistNode{ptr: s.ptr.Member("skc_node")}
-}
-
-// SkcNullsNode is the member skc_nulls_node (struct hlist_nulls_node), held by value.
-func (s SockCommon) SkcNullsNode() HlistNullsNode {
-	return HlistNullsNode{ptr: s.ptr.Member("skc_nulls_node")}
-}
-
-// SkcTxQueueMapping reads skc_tx_queue_mapping (short unsigned int).
-func (s SockCommon) SkcTxQueueMapping() runtime.U16 {
-	return runtime.U16{Scalar: s.ptr.Field("skc_tx_queue_mapping", 2, false)}
-}
-
-// SkcRxQueueMapping reads skc_rx_queue_mapping (short unsigned int).
-func (s SockCommon) SkcRxQueueMapping() runtime.U16 {
-	return runtime.U16{Scalar: s.ptr.Field("skc_rx_queue_mapping", 2, false)}
-}
-
-// SkcIncomingCpu reads skc_incoming_cpu (int).
-func (s SockCommon) SkcIncomingCpu() runtime.S32 {
-	return runtime.S32{Scalar: s.ptr.Field("skc_incoming_cpu", 4, true)}
-}
-
-// SkcRcvWnd reads skc_rcv_wnd (u32).
-func (s SockCommon) SkcRcvWnd() runtime.U32 {
-	return runtime.U32{Scalar: s.ptr.Field("skc_rcv_wnd", 4, false)}
-}
-
-// SkcTwRcvNxt reads skc_tw_rcv_nxt (u32).
-func (s SockCommon) SkcTwRcvNxt() runtime.U32 {
-	return runtime.U32{Scalar: s.ptr.Field("skc_tw_rcv_nxt", 4, false)}
-}
-
-// SkcRefcnt is the member skc_refcnt (refcount_t), held by value.
-func (s SockCommon) SkcRefcnt() RefcountStruct {
-	return RefcountStruct{ptr: s.ptr.Member("skc_refcnt")}
-}
-
-// SkcRxhash reads skc_rxhash (u32).
-func (s SockCommon) SkcRxhash() runtime.U32 {
-	return runtime.U32{Scalar: s.ptr.Field("skc_rxhash", 4, false)}
-}
-
-// SkcWindowClamp reads skc_window_clamp (u32).
-func (s SockCommon) SkcWindowClamp() runtime.U32 {
-	return runtime.U32{Scalar: s.ptr.Field("skc_window_clamp", 4, false)}
-}
-
-// SkcTwSndNxt reads skc_tw_snd_nxt (u32).
-func (s SockCommon) SkcTwSndNxt() runtime.U32 {
-	return runtime.U32{Scalar: s.ptr.Field("skc_tw_snd_nxt", 4, false)}
-}
-
-// SockCommonSkcCookie reads struct {...} (skc_cookie in SockCommon) through a pointer; each method is one member.
-type SockCommonSkcCookie struct {
-	ptr runtime.Ptr
-}
-
-// Ptr is the pointer and member path this value stands for.
-func (s SockCommonSkcCookie) Ptr() runtime.Ptr {
-	return s.ptr
-}
-
-// Counter reads counter (s64).
-func (s SockCommonSkcCookie) Counter() runtime.S64 {
-	return runtime.S64{Scalar: s.ptr.Field("counter", 8, true)}
-}
-
-// SockCommonSkcNet reads struct {...} (skc_net in SockCommon) through a pointer; each method is one member.
-type SockCommonSkcNet struct {
-	ptr runtime.Ptr
-}
-
-// Ptr is the pointer and member path this value stands for.
-func (s SockCommonSkcNet) Ptr() runtime.Ptr {
-	return s.ptr
-}
-
-// Net reads net (struct net *).
-func (s SockCommonSkcNet) Net() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("net", 8, false)}
-}
-
-// SockNsTracker reads struct {...} (ns_tracker in Sock) through a pointer; each method is one member.
-type SockNsTracker struct {
-	ptr runtime.Ptr
-}
-
-// Ptr is the pointer and member path this value stands for.
-func (s SockNsTracker) Ptr() runtime.Ptr {
-	return s.ptr
-}
-
-// SockSkBacklog reads struct {...} (sk_backlog in Sock) through a pointer; each method is one member.
-type SockSkBacklog struct {
-	ptr runtime.Ptr
-}
-
-// Ptr is the pointer and member path this value stands for.
-func (s SockSkBacklog) Ptr() runtime.Ptr {
-	return s.ptr
-}
-
-// RmemAlloc is the member rmem_alloc (atomic_t), held by value.
-func (s SockSkBacklog) RmemAlloc() SockSkDrops {
-	return SockSkDrops{ptr: s.ptr.Member("rmem_alloc")}
-}
-
-// Len reads len (int).
-func (s SockSkBacklog) Len() runtime.S32 {
-	return runtime.S32{Scalar: s.ptr.Field("len", 4, true)}
-}
-
-// Head reads head (struct sk_buff *).
-func (s SockSkBacklog) Head() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("head", 8, false)}
-}
-
-// Tail reads tail (struct sk_buff *).
-func (s SockSkBacklog) Tail() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("tail", 8, false)}
-}
-
-// SockSkCallbackLock reads struct {...} (sk_callback_lock in Sock) through a pointer; each method is one member.
-type SockSkCallbackLock struct {
-	ptr runtime.Ptr
-}
-
-// Ptr is the pointer and member path this value stands for.
-func (s SockSkCallbackLock) Ptr() runtime.Ptr {
-	return s.ptr
-}
-
-// RawLock is the member raw_lock (arch_rwlock_t), held by value.
-func (s SockSkCallbackLock) RawLock() Qrwlock {
-	return Qrwlock{ptr: s.ptr.Member("raw_lock")}
-}
-
-// SockSkDrops reads struct {...} (sk_drops in Sock) through a pointer; each method is one member.
-type SockSkDrops struct {
-	ptr runtime.Ptr
-}
-
-// Ptr is the pointer and member path this value stands for.
-func (s SockSkDrops) Ptr() runtime.Ptr {
-	return s.ptr
-}
-
-// Counter reads counter (int).
-func (s SockSkDrops) Counter() runtime.S32 {
-	return runtime.S32{Scalar: s.ptr.Field("counter", 4, true)}
-}
-
-// SockSkLock reads struct {...} (sk_lock in Sock) through a pointer; each method is one member.
-type SockSkLock struct {
-	ptr runtime.Ptr
-}
-
-// Ptr is the pointer and member path this value stands for.
-func (s SockSkLock) Ptr() runtime.Ptr {
-	return s.ptr
-}
-
-// Slock is the member slock (spinlock_t), held by value.
-func (s SockSkLock) Slock() Spinlock {
-	return Spinlock{ptr: s.ptr.Member("slock")}
-}
-
-// Owned reads owned (int).
-func (s SockSkLock) Owned() runtime.S32 {
-	return runtime.S32{Scalar: s.ptr.Field("owned", 4, true)}
-}
-
-// Wq is the member wq (wait_queue_head_t), held by value.
-func (s SockSkLock) Wq() WaitQueueHead {
-	return WaitQueueHead{ptr: s.ptr.Member("wq")}
-}
-
-// SockSkUid reads struct {...} (sk_uid in Sock) through a pointer; each method is one member.
-type SockSkUid struct {
-	ptr runtime.Ptr
-}
-
-// Ptr is the pointer and member path this value stands for.
-func (s SockSkUid) Ptr() runtime.Ptr {
-	return s.ptr
-}
-
-// Val reads val (uid_t).
-func (s SockSkUid) Val() runtime.U32 {
-	return runtime.U32{Scalar: s.ptr.Field("val", 4, false)}
+	return runtime.Field[uint16](s.ptr, "skc_family")
 }
 
 // SockaddrIn reads struct sockaddr_in through a pointer; each method is one member.
@@ -1826,24 +218,14 @@ func (s SockaddrIn) Ptr() runtime.Ptr {
 	return s.ptr
 }
 
-// SinFamily reads sin_family (__kernel_sa_family_t).
-func (s SockaddrIn) SinFamily() runtime.U16 {
-	return runtime.U16{Scalar: s.ptr.Field("sin_family", 2, false)}
-}
-
 // SinPort reads sin_port (__be16).
 func (s SockaddrIn) SinPort() runtime.U16 {
-	return runtime.U16{Scalar: s.ptr.Field("sin_port", 2, false)}
+	return runtime.Field[uint16](s.ptr, "sin_port")
 }
 
 // SinAddr is the member sin_addr (struct in_addr), held by value.
 func (s SockaddrIn) SinAddr() InAddr {
 	return InAddr{ptr: s.ptr.Member("sin_addr")}
-}
-
-// Pad reads element i of __pad (unsigned char[8]); i must be below 8.
-func (s SockaddrIn) Pad(i int) runtime.U8 {
-	return runtime.U8{Scalar: s.ptr.Field(runtime.Index("__pad", i), 1, false)}
 }
 
 // Socket reads struct socket through a pointer; each method is one member.
@@ -1856,246 +238,161 @@ func (s Socket) Ptr() runtime.Ptr {
 	return s.ptr
 }
 
-// State reads state (socket_state).
-func (s Socket) State() runtime.U32 {
-	return runtime.U32{Scalar: s.ptr.Field("state", 4, false)}
-}
-
-// Type reads type (short int).
-func (s Socket) Type() runtime.S16 {
-	return runtime.S16{Scalar: s.ptr.Field("type", 2, true)}
-}
-
-// Flags reads flags (long unsigned int).
-func (s Socket) Flags() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("flags", 8, false)}
-}
-
-// File follows the pointer file (struct file *): one load.
-func (s Socket) File() File {
-	return File{ptr: s.ptr.Deref("file", "file")}
-}
-
 // Sk follows the pointer sk (struct sock *): one load.
 func (s Socket) Sk() Sock {
 	return Sock{ptr: s.ptr.Deref("sk", "sock")}
 }
 
-// Ops follows the pointer ops (const struct proto_ops *): one load.
-func (s Socket) Ops() ProtoOps {
-	return ProtoOps{ptr: s.ptr.Deref("ops", "proto_ops")}
+// ConnectEventView is a ConnectEvent as probes build it to send to the ring buffer; fields sit at the
+// Go struct's own offsets.
+type ConnectEventView struct {
+	runtime.ViewOf[ConnectEvent]
 }
 
-// Wq is the member wq (struct socket_wq), held by value.
-func (s Socket) Wq() SocketWq {
-	return SocketWq{ptr: s.ptr.Member("wq")}
+// NewConnectEventView starts a zeroed ConnectEvent on the probe's stack.
+func NewConnectEventView(p runtime.Ctx) ConnectEventView {
+	return ConnectEventView{runtime.NewView[ConnectEvent](p)}
 }
 
-// SocketWq reads struct socket_wq through a pointer; each method is one member.
-type SocketWq struct {
-	ptr runtime.Ptr
+// Ts reads Ts.
+func (v ConnectEventView) Ts() runtime.U64 {
+	return runtime.Get[uint64](v.ViewOf.View, unsafe.Offsetof(ConnectEvent{}.Ts))
 }
 
-// Ptr is the pointer and member path this value stands for.
-func (s SocketWq) Ptr() runtime.Ptr {
-	return s.ptr
+// SetTs stores x into Ts.
+func (v ConnectEventView) SetTs(x runtime.U64) {
+	runtime.Set(v.ViewOf.View, unsafe.Offsetof(ConnectEvent{}.Ts), x)
 }
 
-// Wait is the member wait (wait_queue_head_t), held by value.
-func (s SocketWq) Wait() WaitQueueHead {
-	return WaitQueueHead{ptr: s.ptr.Member("wait")}
+// AddTs adds x to Ts atomically.
+func (v ConnectEventView) AddTs(x runtime.U64) {
+	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(ConnectEvent{}.Ts), x)
 }
 
-// FasyncList follows the pointer fasync_list (struct fasync_struct *): one load.
-func (s SocketWq) FasyncList() FasyncStruct {
-	return FasyncStruct{ptr: s.ptr.Deref("fasync_list", "fasync_struct")}
+// Pid reads Pid.
+func (v ConnectEventView) Pid() runtime.U32 {
+	return runtime.Get[uint32](v.ViewOf.View, unsafe.Offsetof(ConnectEvent{}.Pid))
 }
 
-// Flags reads flags (long unsigned int).
-func (s SocketWq) Flags() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("flags", 8, false)}
+// SetPid stores x into Pid.
+func (v ConnectEventView) SetPid(x runtime.U32) {
+	runtime.Set(v.ViewOf.View, unsafe.Offsetof(ConnectEvent{}.Pid), x)
 }
 
-// Rcu is the member rcu (struct callback_head), held by value.
-func (s SocketWq) Rcu() CallbackHead {
-	return CallbackHead{ptr: s.ptr.Member("rcu")}
+// AddPid adds x to Pid atomically.
+func (v ConnectEventView) AddPid(x runtime.U32) {
+	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(ConnectEvent{}.Pid), x)
 }
 
-// Spinlock reads struct spinlock through a pointer; each method is one member.
-type Spinlock struct {
-	ptr runtime.Ptr
+// Family reads Family.
+func (v ConnectEventView) Family() runtime.U16 {
+	return runtime.Get[uint16](v.ViewOf.View, unsafe.Offsetof(ConnectEvent{}.Family))
 }
 
-// Ptr is the pointer and member path this value stands for.
-func (s Spinlock) Ptr() runtime.Ptr {
-	return s.ptr
+// SetFamily stores x into Family.
+func (v ConnectEventView) SetFamily(x runtime.U16) {
+	runtime.Set(v.ViewOf.View, unsafe.Offsetof(ConnectEvent{}.Family), x)
 }
 
-// Rlock is the member rlock (struct raw_spinlock), held by value.
-func (s Spinlock) Rlock() RawSpinlock {
-	return RawSpinlock{ptr: s.ptr.Member("rlock")}
+// Dport reads Dport.
+func (v ConnectEventView) Dport() runtime.U16 {
+	return runtime.Get[uint16](v.ViewOf.View, unsafe.Offsetof(ConnectEvent{}.Dport))
 }
 
-// TimerList reads struct timer_list through a pointer; each method is one member.
-type TimerList struct {
-	ptr runtime.Ptr
+// SetDport stores x into Dport.
+func (v ConnectEventView) SetDport(x runtime.U16) {
+	runtime.Set(v.ViewOf.View, unsafe.Offsetof(ConnectEvent{}.Dport), x)
 }
 
-// Ptr is the pointer and member path this value stands for.
-func (s TimerList) Ptr() runtime.Ptr {
-	return s.ptr
+// Daddr reads Daddr.
+func (v ConnectEventView) Daddr() runtime.U32 {
+	return runtime.Get[uint32](v.ViewOf.View, unsafe.Offsetof(ConnectEvent{}.Daddr))
 }
 
-// Entry is the member entry (struct hlist_node), held by value.
-func (s TimerList) Entry() HlistNode {
-	return HlistNode{ptr: s.ptr.Member("entry")}
+// SetDaddr stores x into Daddr.
+func (v ConnectEventView) SetDaddr(x runtime.U32) {
+	runtime.Set(v.ViewOf.View, unsafe.Offsetof(ConnectEvent{}.Daddr), x)
 }
 
-// Expires reads expires (long unsigned int).
-func (s TimerList) Expires() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("expires", 8, false)}
+// AddDaddr adds x to Daddr atomically.
+func (v ConnectEventView) AddDaddr(x runtime.U32) {
+	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(ConnectEvent{}.Daddr), x)
 }
 
-// Function reads function (void *).
-func (s TimerList) Function() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("function", 8, false)}
+// Comm is the byte array Comm, to copy into another view.
+func (v ConnectEventView) Comm() runtime.Bytes {
+	return runtime.BytesOf(v.ViewOf.View, unsafe.Offsetof(ConnectEvent{}.Comm), unsafe.Sizeof(ConnectEvent{}.Comm))
 }
 
-// Flags reads flags (u32).
-func (s TimerList) Flags() runtime.U32 {
-	return runtime.U32{Scalar: s.ptr.Field("flags", 4, false)}
+// SetComm copies b into Comm.
+func (v ConnectEventView) SetComm(b runtime.Bytes) {
+	runtime.SetBytes(v.ViewOf.View, unsafe.Offsetof(ConnectEvent{}.Comm), unsafe.Sizeof(ConnectEvent{}.Comm), b)
 }
 
-// WaitQueueHead reads struct wait_queue_head through a pointer; each method is one member.
-type WaitQueueHead struct {
-	ptr runtime.Ptr
+// SetCommFromString copies the NUL-terminated kernel string at a into Comm.
+func (v ConnectEventView) SetCommFromString(a runtime.Addr) {
+	runtime.SetString(v.ViewOf.View, unsafe.Offsetof(ConnectEvent{}.Comm), unsafe.Sizeof(ConnectEvent{}.Comm), a)
 }
 
-// Ptr is the pointer and member path this value stands for.
-func (s WaitQueueHead) Ptr() runtime.Ptr {
-	return s.ptr
-}
-
-// Lock is the member lock (spinlock_t), held by value.
-func (s WaitQueueHead) Lock() Spinlock {
-	return Spinlock{ptr: s.ptr.Member("lock")}
-}
-
-// Head is the member head (struct list_head), held by value.
-func (s WaitQueueHead) Head() ListHead {
-	return ListHead{ptr: s.ptr.Member("head")}
-}
-
-// Xarray reads struct xarray through a pointer; each method is one member.
-type Xarray struct {
-	ptr runtime.Ptr
-}
-
-// Ptr is the pointer and member path this value stands for.
-func (s Xarray) Ptr() runtime.Ptr {
-	return s.ptr
-}
-
-// XaLock is the member xa_lock (spinlock_t), held by value.
-func (s Xarray) XaLock() Spinlock {
-	return Spinlock{ptr: s.ptr.Member("xa_lock")}
-}
-
-// XaFlags reads xa_flags (gfp_t).
-func (s Xarray) XaFlags() runtime.U32 {
-	return runtime.U32{Scalar: s.ptr.Field("xa_flags", 4, false)}
-}
-
-// XaHead reads xa_head (void *).
-func (s Xarray) XaHead() runtime.U64 {
-	return runtime.U64{Scalar: s.ptr.Field("xa_head", 8, false)}
-}
-
-// ConnectEventOut fills a ConnectEvent inside a probe and sends it to the connect_event ring
-// buffer; fields sit at the Go struct's own offsets.
-type ConnectEventOut struct {
-	ev *runtime.Event
-}
-
-// NewConnectEvent starts a zeroed ConnectEvent on p's stack.
-func NewConnectEvent(p *runtime.Program) ConnectEventOut {
-	p.Ringbuf("connect_event", 262144)
-	return ConnectEventOut{ev: p.NewEvent(unsafe.Sizeof(ConnectEvent{}))}
-}
-
-// SetTs stores v into Ts (8 bytes).
-func (e ConnectEventOut) SetTs(v runtime.Value) {
-	e.ev.Set(unsafe.Offsetof(ConnectEvent{}.Ts), unsafe.Sizeof(ConnectEvent{}.Ts), v)
-}
-
-// SetPid stores v into Pid (4 bytes).
-func (e ConnectEventOut) SetPid(v runtime.Value) {
-	e.ev.Set(unsafe.Offsetof(ConnectEvent{}.Pid), unsafe.Sizeof(ConnectEvent{}.Pid), v)
-}
-
-// SetFamily stores v into Family (2 bytes).
-func (e ConnectEventOut) SetFamily(v runtime.Value) {
-	e.ev.Set(unsafe.Offsetof(ConnectEvent{}.Family), unsafe.Sizeof(ConnectEvent{}.Family), v)
-}
-
-// SetDport stores v into Dport (2 bytes).
-func (e ConnectEventOut) SetDport(v runtime.Value) {
-	e.ev.Set(unsafe.Offsetof(ConnectEvent{}.Dport), unsafe.Sizeof(ConnectEvent{}.Dport), v)
-}
-
-// SetDaddr stores v into Daddr (4 bytes).
-func (e ConnectEventOut) SetDaddr(v runtime.Value) {
-	e.ev.Set(unsafe.Offsetof(ConnectEvent{}.Daddr), unsafe.Sizeof(ConnectEvent{}.Daddr), v)
-}
-
-// SetCommFromString copies the NUL-terminated kernel string at ptr into Comm.
-func (e ConnectEventOut) SetCommFromString(ptr runtime.Value) {
-	e.ev.SetString(unsafe.Offsetof(ConnectEvent{}.Comm), unsafe.Sizeof(ConnectEvent{}.Comm), ptr)
+// SetCommFromKernel copies the bytes at kernel address a into Comm.
+func (v ConnectEventView) SetCommFromKernel(a runtime.Addr) {
+	runtime.SetKernelBytes(v.ViewOf.View, unsafe.Offsetof(ConnectEvent{}.Comm), unsafe.Sizeof(ConnectEvent{}.Comm), a)
 }
 
 // SetCommFromCurrent stores the current task's comm into Comm.
-func (e ConnectEventOut) SetCommFromCurrent() {
-	e.ev.SetComm(unsafe.Offsetof(ConnectEvent{}.Comm), unsafe.Sizeof(ConnectEvent{}.Comm))
+func (v ConnectEventView) SetCommFromCurrent() {
+	runtime.SetComm(v.ViewOf.View, unsafe.Offsetof(ConnectEvent{}.Comm), unsafe.Sizeof(ConnectEvent{}.Comm))
 }
 
-// Output sends the event to the connect_event ring buffer.
-func (e ConnectEventOut) Output() {
-	e.ev.Output("connect_event")
+// Output sends the event to its ring buffer; what does not fit is
+// counted (Objects.ConnectEventReader.Lost).
+func (v ConnectEventView) Output() {
+	fentrygenRingConnectEvent.Output(v.ViewOf.View)
 }
 
-// ConnectEventReader reads the ConnectEvent records that objs' probes output.
-func ConnectEventReader(objs *runtime.Objects) (*runtime.Reader[ConnectEvent], error) {
-	return runtime.NewReader[ConnectEvent](objs, "connect_event")
+// ConnectResultView is a ConnectResult as probes build it to send to the ring buffer; fields sit at the
+// Go struct's own offsets.
+type ConnectResultView struct {
+	runtime.ViewOf[ConnectResult]
 }
 
-// ConnectResultOut fills a ConnectResult inside a probe and sends it to the connect_result ring
-// buffer; fields sit at the Go struct's own offsets.
-type ConnectResultOut struct {
-	ev *runtime.Event
+// NewConnectResultView starts a zeroed ConnectResult on the probe's stack.
+func NewConnectResultView(p runtime.Ctx) ConnectResultView {
+	return ConnectResultView{runtime.NewView[ConnectResult](p)}
 }
 
-// NewConnectResult starts a zeroed ConnectResult on p's stack.
-func NewConnectResult(p *runtime.Program) ConnectResultOut {
-	p.Ringbuf("connect_result", 262144)
-	return ConnectResultOut{ev: p.NewEvent(unsafe.Sizeof(ConnectResult{}))}
+// Pid reads Pid.
+func (v ConnectResultView) Pid() runtime.U32 {
+	return runtime.Get[uint32](v.ViewOf.View, unsafe.Offsetof(ConnectResult{}.Pid))
 }
 
-// SetPid stores v into Pid (4 bytes).
-func (e ConnectResultOut) SetPid(v runtime.Value) {
-	e.ev.Set(unsafe.Offsetof(ConnectResult{}.Pid), unsafe.Sizeof(ConnectResult{}.Pid), v)
+// SetPid stores x into Pid.
+func (v ConnectResultView) SetPid(x runtime.U32) {
+	runtime.Set(v.ViewOf.View, unsafe.Offsetof(ConnectResult{}.Pid), x)
 }
 
-// SetRet stores v into Ret (4 bytes).
-func (e ConnectResultOut) SetRet(v runtime.Value) {
-	e.ev.Set(unsafe.Offsetof(ConnectResult{}.Ret), unsafe.Sizeof(ConnectResult{}.Ret), v)
+// AddPid adds x to Pid atomically.
+func (v ConnectResultView) AddPid(x runtime.U32) {
+	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(ConnectResult{}.Pid), x)
 }
 
-// Output sends the event to the connect_result ring buffer.
-func (e ConnectResultOut) Output() {
-	e.ev.Output("connect_result")
+// Ret reads Ret.
+func (v ConnectResultView) Ret() runtime.S32 {
+	return runtime.Get[int32](v.ViewOf.View, unsafe.Offsetof(ConnectResult{}.Ret))
 }
 
-// ConnectResultReader reads the ConnectResult records that objs' probes output.
-func ConnectResultReader(objs *runtime.Objects) (*runtime.Reader[ConnectResult], error) {
-	return runtime.NewReader[ConnectResult](objs, "connect_result")
+// SetRet stores x into Ret.
+func (v ConnectResultView) SetRet(x runtime.S32) {
+	runtime.Set(v.ViewOf.View, unsafe.Offsetof(ConnectResult{}.Ret), x)
+}
+
+// AddRet adds x to Ret atomically.
+func (v ConnectResultView) AddRet(x runtime.S32) {
+	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(ConnectResult{}.Ret), x)
+}
+
+// Output sends the event to its ring buffer; what does not fit is
+// counted (Objects.ConnectResultReader.Lost).
+func (v ConnectResultView) Output() {
+	fentrygenRingConnectResult.Output(v.ViewOf.View)
 }

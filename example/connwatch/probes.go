@@ -6,8 +6,6 @@ package connwatch
 import (
 	"syscall"
 
-	"github.com/cilium/ebpf/asm"
-
 	"github.com/fentrygen/fentrygen/runtime"
 )
 
@@ -46,7 +44,7 @@ func onConnect(p *OnConnect) {
 	if OnlyPid != 0 {
 		p.FilterTgid(OnlyPid)
 	}
-	e := NewConnectEvent(p.Program)
+	e := NewConnectEventView(p)
 	e.SetTs(runtime.KtimeNs())
 	e.SetPid(runtime.TgidValue())
 	e.SetFamily(p.Sk.SkCommon().SkcFamily())
@@ -61,24 +59,23 @@ func onConnectExit(p *OnConnectExit) {
 	if OnlyPid != 0 {
 		p.FilterTgid(OnlyPid)
 	}
-	e := NewConnectResult(p.Program)
+	e := NewConnectResultView(p)
 	e.SetPid(runtime.TgidValue())
 	e.SetRet(p.Ret)
 	e.Output()
 }
 
-// denyConnect refuses IPv4 connects to DeniedPort. depth=2 lets the
-// accessors follow sock->sk, one pointer further than the default.
+// denyConnect refuses IPv4 connects to DeniedPort; the socket's family is
+// two pointer hops away (sock->sk->__sk_common.skc_family).
 //
-// fmod_ret:security_socket_connect args=sock,address:sockaddr_in depth=2
+// fmod_ret:security_socket_connect args=sock,address:sockaddr_in
 func denyConnect(p *DenyConnect) {
 	if DeniedPort == 0 {
 		return
 	}
-	port := int32(DeniedPort<<8 | DeniedPort>>8) // sin_port is big-endian
-	p.If(p.Sock.Sk().SkCommon().SkcFamily(), asm.JEq, syscall.AF_INET, func() {
-		p.If(p.Address.SinPort(), asm.JEq, port, func() {
-			p.Return(-int32(syscall.EPERM))
-		})
+	port := DeniedPort<<8 | DeniedPort>>8 // sin_port is big-endian
+	ipv4 := p.Sock.Sk().SkCommon().SkcFamily().Eq(syscall.AF_INET)
+	p.If(ipv4.And(p.Address.SinPort().Eq(port)), func() {
+		p.Return(-int32(syscall.EPERM))
 	})
 }

@@ -82,16 +82,7 @@ func runDemo(w io.Writer, n int) error {
 		return err
 	}
 	defer objs.Close()
-	events, err := connwatch.ConnectEventReader(objs)
-	if err != nil {
-		return err
-	}
-	defer events.Close()
-	results, err := connwatch.ConnectResultReader(objs)
-	if err != nil {
-		return err
-	}
-	defer results.Close()
+	events, results := objs.ConnectEventReader, objs.ConnectResultReader
 
 	fmt.Fprintf(w, "probes attached on Linux %s: onConnect (fentry tcp_v4_connect), onConnectExit (fexit), denyConnect (fmod_ret security_socket_connect refuses port %d)\n", runtime.KernelRelease(), closedPort)
 	for range n {
@@ -155,10 +146,7 @@ func trace(w io.Writer) error {
 		return err
 	}
 	defer objs.Close()
-	events, err := connwatch.ConnectEventReader(objs)
-	if err != nil {
-		return err
-	}
+	events := objs.ConnectEventReader
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
 	go func() { <-stop; events.Close() }()

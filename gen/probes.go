@@ -1,0 +1,187 @@
+package gen
+
+import (
+	"errors"
+	"fmt"
+	"go/ast"
+
+	cbtf "github.com/cilium/ebpf/btf"
+
+	fbtf "github.com/fentrygen/fentrygen/btf"
+	"github.com/fentrygen/fentrygen/runtime"
+)
+
+// probe resolves one annotated stub against BTF.
+func (b *builder) probe(fp foundProbe) {
+	fn, a := fp.fn, fp.ann
+	stub := fn.Name.Name
+	if stub[0] < 'a' || stub[0] > 'z' {
+		b.diags.errorf(b.pos(fn.Name.Pos()), "probe stub %s must be unexported and start with a lower-case letter: the generated context type takes its exported name", stub)
+		return
+	}
+	ctx := ContextName(stub)
+	if !stubSignature(fn, ctx) {
+		b.diags.errorf(b.pos(fn.Pos()), "probe stub %s must be declared as func %s(p *%s)", stub, stub, ctx)
+		return
+	}
+	v := fbtf.Validate(b.spec, a.Target, b.opts.Inject)
+	if !v.Traceable() {
+		b.diags.errorf(a.TargetPos, "%s: %v", a.Kind, v.Err)
+		return
+	}
+	if a.Kind == runtime.FmodRet && v.FmodRet != nil {
+		if errors.Is(v.FmodRet, fbtf.ErrUnknownInject) {
+			b.diags.warnf(a.TargetPos, "fmod_ret: %v; the kernel refuses the attach unless %s allows error injection", v.FmodRet, a.Target)
+		} else {
+			b.diags.errorf(a.TargetPos, "fmod_ret: %v", v.FmodRet)
+			return
+		}
+	}
+	f := v.Func
+	p := &Probe{
+		Stub: stub, Context: ctx, ProgramFunc: ctx + "Program", SpecFunc: ctx + "Spec", Field: ctx,
+		Kind: a.Kind, Target: a.Target, Prototype: f.Prototype(), Sleepable: a.Sleepable, NumSlots: f.NumSlots, Pos: Pos{a.Pos},
+	}
+	specs := a.Args
+	if a.AllArgs {
+		for _, param := range f.Params {
+			specs = append(specs, argSpec{Name: param.Name, Pos: a.Pos})
+		}
+	}
+	depth := b.opts.Depth
+	if a.Depth > 0 {
+		depth = a.Depth
+	}
+	var cnames []string
+	for _, s := range specs {
+		cnames = append(cnames, s.Name)
+	}
+	fields := uniqueNames(cnames, contextReserved)
+	seen := map[string]bool{}
+	ok := true
+	for _, s := range specs {
+		if seen[s.Name] {
+			b.diags.errorf(s.Pos, "duplicate argument %q of %s", s.Name, a.Target)
+			ok = false
+			continue
+		}
+		seen[s.Name] = true
+		param, err := f.Arg(s.Name)
+		if err != nil {
+			b.diags.errorf(s.Pos, "%v", err)
+			ok = false
+			continue
+		}
+		if !isCIdent(param.Name) {
+			b.diags.errorf(s.Pos, "argument %q of %s: BTF gives a name that is not a C identifier (a corrupt or hostile BTF file?)", param.Name, a.Target)
+			ok = false
+			continue
+		}
+		arg, err := b.value(param, s.Cast, depth)
+		if err != nil {
+			b.diags.errorf(s.Pos, "argument %s of %s: %v", s.Name, a.Target, err)
+			ok = false
+			continue
+		}
+		arg.GoName = contextField(s.Name, fields)
+		arg.Pos = Pos{s.Pos}
+		p.Args = append(p.Args, arg)
+	}
+	if a.Ret {
+		if f.Return.Kind == fbtf.KindVoid {
+			b.diags.errorf(a.Pos, "ret: %s returns void", a.Target)
+			ok = false
+		} else if ret, err := b.value(f.Return, "", depth); err != nil {
+			b.diags.errorf(a.Pos, "return value of %s: %v", a.Target, err)
+			ok = false
+		} else {
+			ret.GoName, ret.CName, ret.Pos = "Ret", "ret", Pos{a.Pos}
+			p.Ret = ret
+		}
+	}
+	if a.Task {
+		task, err := fbtf.LookupComposite(b.spec, "task_struct")
+		if err != nil {
+			b.diags.errorf(a.Pos, "task: %v", err)
+			ok = false
+		} else {
+			p.Task = &Arg{CName: "task", GoName: "Task", CType: "struct task_struct *", Kind: ValuePtr, Base: "task_struct", GoType: b.acc.want(task, depth), Pos: Pos{a.Pos}}
+		}
+	}
+	if ok {
+		b.model.Probes = append(b.model.Probes, p)
+	}
+}
+
+// contextField is an argument's field name in the context type: its Go
+// name, suffixed "Arg" where that is a name the context already has (If,
+// Return...).
+func contextField(cname string, unique map[string]string) string {
+	name := unique[cname]
+	if contextReserved[goName(cname)] {
+		return goName(cname) + "Arg"
+	}
+	return name
+}
+
+// stubSignature checks func name(p *Ctx) with no results.
+func stubSignature(fn *ast.FuncDecl, ctx string) bool {
+	t := fn.Type
+	if fn.Recv != nil || t.TypeParams != nil || t.Results != nil || t.Params == nil || len(t.Params.List) != 1 || len(t.Params.List[0].Names) > 1 {
+		return false
+	}
+	star, ok := t.Params.List[0].Type.(*ast.StarExpr)
+	if !ok {
+		return false
+	}
+	id, ok := star.X.(*ast.Ident)
+	return ok && id.Name == ctx
+}
+
+// value types an argument or return value.
+func (b *builder) value(v fbtf.Value, cast string, depth int) (*Arg, error) {
+	arg := &Arg{CName: v.Name, GoName: goName(v.Name), CType: v.CType, Slot: v.Slot}
+	if cast != "" && v.Kind != fbtf.KindPointer {
+		return arg, fmt.Errorf("only pointers can be viewed as a struct (%s is %s)", v.Name, v.CType)
+	}
+	switch v.Kind {
+	case fbtf.KindInt:
+		t, ok := scalarGoType(v.Size, v.Signed)
+		if !ok {
+			return arg, fmt.Errorf("%d-byte integers are not supported", v.Size)
+		}
+		arg.Kind, arg.GoType = ValueScalar, t
+		return arg, nil
+	case fbtf.KindAggregate:
+		// A struct by value sits in its slot(s) as raw bits.
+		t, ok := scalarGoType(v.Size, false)
+		if !ok {
+			return arg, fmt.Errorf("%s is a %d-byte struct by value: only 1, 2, 4 or 8 bytes are read as one value (read its two slots with runtime.ArgWord)", v.CType, v.Size)
+		}
+		arg.Kind, arg.GoType = ValueScalar, t
+		return arg, nil
+	case fbtf.KindPointer:
+		ptr := cbtf.UnderlyingType(v.Type).(*cbtf.Pointer)
+		base := compositeName(ptr.Target)
+		if cast != "" {
+			t, err := fbtf.LookupComposite(b.spec, cast)
+			if err != nil {
+				return arg, err
+			}
+			if base == "" {
+				base = cast
+			}
+			arg.Kind, arg.Base, arg.Cast = ValuePtr, base, cast
+			arg.GoType = b.acc.want(t, depth)
+			return arg, nil
+		}
+		if base != "" {
+			arg.Kind, arg.Base = ValuePtr, base
+			arg.GoType = b.acc.want(ptr.Target, depth)
+			return arg, nil
+		}
+		arg.Kind, arg.GoType = ValueScalar, "uint64"
+		return arg, nil
+	}
+	return arg, fmt.Errorf("unsupported type %s", v.CType)
+}

@@ -1,0 +1,175 @@
+package gen
+
+import (
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"go/types"
+	"path/filepath"
+	"strings"
+
+	fbtf "github.com/fentrygen/fentrygen/btf"
+)
+
+// maxRounds bounds the type-checking rounds of settle: each round gives
+// members to at least one more struct a stub reaches.
+const maxRounds = 64
+
+// settle finds out which accessor members the stubs use by type-checking
+// the package with generated code: every struct reached so far has all its
+// members; a selector on a struct that has none yet gives it its members
+// for the next round; selectors that resolve mark their members used. When
+// nothing changes, the accessors keep only what is used (and what depth=
+// keeps), and the package is checked once more with that final file: its
+// errors are the package's errors. failed (non-nil when there were errors
+// before) lists generated names whose absence is already explained.
+func (b *builder) settle(failed map[string]bool) {
+	known := len(b.acc.order)
+	var misspelled map[token.Pos]string
+	for round := 0; ; round++ {
+		if round == maxRounds {
+			b.diags.errorf(token.Position{}, "accessors did not settle after %d rounds of type checking", maxRounds)
+			return
+		}
+		b.model.Accessors = b.acc.model(nil, false)
+		_, info, _, ok := b.checkWith()
+		if !ok {
+			return
+		}
+		var changed bool
+		changed, misspelled = b.selections(info)
+		if !changed {
+			break
+		}
+	}
+	if failed == nil {
+		b.checkAccessorNames(known)
+		if b.diags.list.HasErrors() {
+			return
+		}
+	}
+	b.model.Accessors = b.acc.model(b.roots(), true)
+	_, _, errs, ok := b.checkWith()
+	if !ok {
+		return
+	}
+	for _, e := range errs {
+		if name, ok := strings.CutPrefix(e.Msg, "undefined: "); ok && failed[name] {
+			continue
+		}
+		if msg, ok := misspelled[e.Pos]; ok {
+			b.diags.errorf(b.pos(e.Pos), "%s", msg)
+			delete(misspelled, e.Pos)
+			continue
+		}
+		pos := b.pos(e.Pos)
+		if filepath.Clean(pos.Filename) == filepath.Clean(b.in.Output) {
+			b.diags.errorf(pos, "internal error: the generated code does not compile: %s", e.Msg)
+			continue
+		}
+		b.diags.errorf(pos, "%s", e.Msg)
+	}
+}
+
+// roots are the accessors the context types name.
+func (b *builder) roots() []string {
+	var out []string
+	for _, p := range b.model.Probes {
+		for _, a := range append(append([]*Arg{}, p.Args...), p.Ret, p.Task) {
+			if a != nil && a.Kind == ValuePtr {
+				out = append(out, a.GoType)
+			}
+		}
+	}
+	return out
+}
+
+// checkWith emits the model, and type-checks the package's files with it.
+// ok is false when the model cannot be emitted (reported).
+func (b *builder) checkWith() (*types.Package, *types.Info, []types.Error, bool) {
+	code, err := Emit(b.model)
+	if err != nil {
+		b.diags.errorf(token.Position{}, "internal error: %v", err)
+		return nil, nil, nil, false
+	}
+	file, err := parser.ParseFile(b.in.Fset, b.in.Output, code, parser.ParseComments|parser.SkipObjectResolution)
+	if err != nil {
+		b.diags.errorf(token.Position{}, "internal error: the generated code does not parse: %v", err)
+		return nil, nil, nil, false
+	}
+	pkg, info, errs := b.in.checkErrors(append(append([]*ast.File{}, b.in.Files...), file))
+	return pkg, info, errs, true
+}
+
+// selections walks the package's selectors on accessor values: resolved
+// ones mark members used, unresolved ones on an accessor without members
+// give it its members (changed), and unresolved ones on an accessor with
+// all its members are misspellings, explained with a near miss.
+func (b *builder) selections(info *types.Info) (changed bool, misspelled map[token.Pos]string) {
+	misspelled = map[token.Pos]string{}
+	for _, f := range b.in.Files {
+		ast.Inspect(f, func(n ast.Node) bool {
+			sel, ok := n.(*ast.SelectorExpr)
+			if !ok {
+				return true
+			}
+			acc := b.accessorOf(info.Types[sel.X].Type)
+			if acc == nil {
+				return true
+			}
+			name := sel.Sel.Name
+			if _, ok := info.Selections[sel]; ok {
+				acc.used[name] = true
+				return true
+			}
+			if !acc.full {
+				acc.full = true
+				changed = true
+				return true
+			}
+			misspelled[sel.Sel.Pos()] = b.misspelling(acc, name)
+			return true
+		})
+	}
+	return changed, misspelled
+}
+
+// accessorOf is the accessor t is (or points to), or nil.
+func (b *builder) accessorOf(t types.Type) *accessor {
+	if t == nil {
+		return nil
+	}
+	if p, ok := t.(*types.Pointer); ok {
+		t = p.Elem()
+	}
+	named, ok := types.Unalias(t).(*types.Named)
+	if !ok || named.Obj().Pkg() == nil || named.Obj().Pkg().Path() != b.in.PkgPath {
+		return nil
+	}
+	acc := b.acc.byName(named.Obj().Name())
+	if acc == nil || b.in.Types.Scope().Lookup(named.Obj().Name()) != nil {
+		// A user type of that name is not an accessor (and clashes are
+		// reported elsewhere).
+		return nil
+	}
+	return acc
+}
+
+// misspelling explains a selector that names no member of acc.
+func (b *builder) misspelling(acc *accessor, name string) string {
+	var goNames []string
+	byC := map[string]string{}
+	for _, m := range b.acc.memberList(acc) {
+		goNames = append(goNames, m.GoName)
+		byC[m.CName] = m.GoName
+	}
+	msg := fmt.Sprintf("%s (%s) has no member %s", acc.goName, acc.cName, name)
+	if g, ok := byC[name]; ok {
+		return msg + fmt.Sprintf(" (did you mean %s?)", g)
+	}
+	if near := fbtf.Nearest(name, goNames, 3); len(near) > 0 {
+		return msg + fmt.Sprintf(" (did you mean %s?)", strings.Join(near, ", "))
+	}
+	return msg
+}

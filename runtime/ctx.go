@@ -1,0 +1,63 @@
+package runtime
+
+import (
+	"fmt"
+
+	"github.com/cilium/ebpf/asm"
+)
+
+// ctxLoad is `dst = ((u64 *)ctx)[slot]` relocated by r: an argument or the
+// return value. The slot holds a whole u64; narrower values leave the
+// caller's bits above their width.
+func ctxLoad(r *relocation, slot, size int) expr {
+	return genFunc{
+		f: func(p *Program, dst asm.Register, _ regs) {
+			if r.role == roleRetSlot && p.info.Kind == Fentry {
+				p.fail(fmt.Errorf("fentry programs have no return value"))
+				return
+			}
+			p.Emit(withReloc(LoadCtx(dst, CtxReg, slot), r))
+		},
+		isClean: size == 8,
+	}
+}
+
+// Arg is argument name of the traced function, of Go type T:
+// `((u64 *)ctx)[slot]` narrowed to T. slot is what BTF said at generate
+// time; the load is relocated to the target kernel's slot for name, and the
+// target's argument must be as wide as T.
+func Arg[T Integer](c Ctx, name string, slot int) Num[T] {
+	p := c.program()
+	return numOf[T](ctxLoad(&relocation{role: roleArgSlot, fn: p.info.Target, arg: name, size: sizeOf[T]()}, slot, sizeOf[T]()))
+}
+
+// ArgWord is word w (0 or 1) of a struct or union argument passed by value
+// in two slots (9 to 16 bytes): `((u64 *)ctx)[slot + w]`, the whole u64.
+// The slot is relocated by name like [Arg].
+func ArgWord(c Ctx, name string, slot, w int) U64 {
+	p := c.program()
+	if w < 0 || w > 1 {
+		return numOf[uint64](errExpr{fmt.Errorf("argument %s: word %d of a by-value struct (want 0 or 1)", name, w)})
+	}
+	return numOf[uint64](ctxLoad(&relocation{role: roleArgSlot, fn: p.info.Target, arg: name, word: w}, slot+w, 8))
+}
+
+// Ret is the traced function's return value (fexit) or the previous
+// fmod_ret result (fmod_ret), of Go type T: `((u64 *)ctx)[nrSlots]`.
+// nrSlots is relocated like an argument slot.
+func Ret[T Integer](c Ctx, nrSlots int) Num[T] {
+	p := c.program()
+	return numOf[T](ctxLoad(&relocation{role: roleRetSlot, fn: p.info.Target, size: sizeOf[T]()}, nrSlots, sizeOf[T]()))
+}
+
+// ArgPtr is a pointer argument to the struct or union called typ: member
+// reads through it are direct loads (the verifier types it from BTF).
+func ArgPtr(c Ctx, name string, slot int, typ string) Ptr {
+	return Ptr{addr: Arg[uint64](c, name, slot).e, typ: typ, trusted: true}
+}
+
+// RetPtr is a pointer return value (fexit) to the struct or union called
+// typ, typed by the verifier like a pointer argument.
+func RetPtr(c Ctx, nrSlots int, typ string) Ptr {
+	return Ptr{addr: Ret[uint64](c, nrSlots).e, typ: typ, trusted: true}
+}
