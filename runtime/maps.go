@@ -234,8 +234,9 @@ func (m *Hash[K, V]) Delete(c Ctx, key K) { m.delete(c, key) }
 // Insert stores v under key unless the key is present (BPF_NOEXIST).
 func (m *Hash[K, V]) Insert(c Ctx, key K, v V) { m.update(c, key, v, updateNoExist) }
 
-// Take runs found with the value under key, if any, and deletes the key
-// after: the entry-to-exit stash idiom (store at fentry, take at fexit).
+// Take deletes the entry under key, if any, and runs found with a copy of
+// its value: the entry-to-exit stash idiom (store at fentry, take at
+// fexit). found may end the program early: the entry is gone already.
 func (m *Hash[K, V]) Take(c Ctx, key K, found func(v V)) { m.take(c, key, found) }
 
 // LRUHash is a hash map that evicts its least recently used entries when
@@ -248,8 +249,8 @@ func (m *LRUHash[K, V]) Declare(name string, opts MapOptions) { m.decl(name, ebp
 // Delete removes key.
 func (m *LRUHash[K, V]) Delete(c Ctx, key K) { m.delete(c, key) }
 
-// Take runs found with the value under key, if any, and deletes the key
-// after.
+// Take deletes the entry under key, if any, and runs found with a copy of
+// its value.
 func (m *LRUHash[K, V]) Take(c Ctx, key K, found func(v V)) { m.take(c, key, found) }
 
 // PerCPUHash is a hash map with one value per CPU under each key:
@@ -294,21 +295,24 @@ func (m *kv[K, V]) take(c Ctx, key K, found func(v V)) {
 	if !m.use(p) {
 		return
 	}
-	// The key stays in memory until the delete after found.
+	var v V
+	size := v.elemSize()
+	// The key stays in memory for the delete; the value is copied to the
+	// stack first, so found may end the program (Exit) without leaving
+	// the entry behind, and reads no memory the map may reuse.
 	km, release := keyMem(p, key)
 	defer release()
 	m.callLookup(p, km)
-	var v V
 	end := p.Label("take")
 	p.Emit(asm.JEq.Imm(asm.R0, 0, end))
 	slot := p.tempSlot()
 	p.Emit(asm.StoreMem(asm.RFP, slot, asm.R0, asm.DWord))
-	sc := &scope{what: fmt.Sprintf("Take of map %s", m.name)}
-	found(bound[V](p, mem{ptr: slot, size: v.elemSize(), scope: sc}))
-	sc.closed = true
+	cp := mem{stack: p.Alloc(size), size: size}
+	cp.copyFrom(p, 0, size, Bytes{m: mem{ptr: slot, size: size}, size: size})
 	p.freeSlot(slot)
 	km.addr(p, asm.R2, 0)
 	p.Emit(asm.LoadMapPtr(asm.R1, 0).WithReference(m.name), asm.FnMapDeleteElem.Call())
+	found(bound[V](p, cp))
 	p.Mark(end)
 }
 

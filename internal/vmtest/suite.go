@@ -121,6 +121,11 @@ func (s *suite) report(t *testing.T, k Kernel) {
 	top, _, _ := strings.Cut(t.Name(), "/")
 	v := b.verdict(top, k)
 	logTest(t.Name(), v.word, b.res.release, v.elapsed)
+	for _, line := range strings.Split(v.msg, "\n") {
+		if _, summary, ok := strings.Cut(line, markerSummary+" "); ok {
+			vmLog(summary)
+		}
+	}
 	switch v.word {
 	case passed:
 		t.Log(v.msg)
@@ -173,6 +178,17 @@ func errSuffix(err error) string {
 		return ""
 	}
 	return " (" + err.Error() + ")"
+}
+
+// markerSummary starts a line a guest test wants in the CI log.
+const markerSummary = "FENTRYGEN-SUMMARY"
+
+// Summary logs line in the guest so that the host copies it into the CI
+// log ($FENTRYGEN_VM_LOG): one line of a result worth seeing without -v,
+// such as a side-by-side comparison.
+func Summary(t testing.TB, format string, args ...any) {
+	t.Helper()
+	t.Logf("%s %s", markerSummary, fmt.Sprintf(format, args...))
 }
 
 // logTest appends "PKG TEST VERDICT on Linux RELEASE in Ns" to the file
