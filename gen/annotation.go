@@ -155,6 +155,10 @@ func parseAnnotation(pos token.Position, text string) (*annotation, error) {
 			a.AllArgs = false
 			a.Args = []argSpec{}
 			col := offset + f.col + len("args=")
+			if value == "" {
+				// args= alone: a probe that reads no argument.
+				continue
+			}
 			for _, item := range strings.Split(value, ",") {
 				name, cast, _ := strings.Cut(item, ":")
 				if !isCIdent(name) || (cast != "" && !isCIdent(cast)) || strings.Count(item, ":") > 1 {

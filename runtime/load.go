@@ -130,7 +130,7 @@ func LoadPackage(opts Options, progs []*Program, decls ...Declared) (_ *Objects,
 			return nil, fmt.Errorf("retarget: no program %s (have %s)", name, strings.Join(slices.Sorted(maps.Keys(infos)), ", "))
 		}
 	}
-	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{})
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{Cache: kernelBTF})
 	if err != nil {
 		return nil, collectionError(infos, opts.Target, err, opts.VerifierLines)
 	}

@@ -20,8 +20,13 @@ type Target struct {
 	Name string
 }
 
+// kernelBTF is the running kernel's BTF, decoded once per process and
+// shared by every load (cilium/ebpf would otherwise decode the megabytes of
+// vmlinux BTF again for each collection).
+var kernelBTF = cbtf.NewCache()
+
 var kernelTarget = sync.OnceValues(func() (Target, error) {
-	spec, err := cbtf.LoadKernelSpec()
+	spec, err := kernelBTF.Kernel()
 	if err != nil {
 		return Target{}, fmt.Errorf("load the running kernel's BTF: %w", err)
 	}
