@@ -38,14 +38,14 @@ type computed struct {
 
 // Condition bits in computed.Flags.
 const (
-	flagAbove2p31 = 1 << iota // x > 2^31 (a constant no 32-bit immediate holds)
-	flagNegative              // x < 0, signed
-	flagEqW                   // x == w
-	flagAnd                   // x > 10 && w == 1
-	flagOr                    // x == 0 || w == 2
-	flagNot                   // !(x >= 100)
-	flagUnsignedBig           // (u64)x >= 2^63
-	flagBits                  // x & 0x10 != 0
+	flagAbove2p31   = 1 << iota // x > 2^31 (a constant no 32-bit immediate holds)
+	flagNegative                // x < 0, signed
+	flagEqW                     // x == w
+	flagAnd                     // x > 10 && w == 1
+	flagOr                      // x == 0 || w == 2
+	flagNot                     // !(x >= 100)
+	flagUnsignedBig             // (u64)x >= 2^63
+	flagBits                    // x & 0x10 != 0
 )
 
 // buildCompute hand-builds a program that computes every field of computed

@@ -34,7 +34,9 @@ func (v statView) addCount(x runtime.U64) {
 func (v statView) addSum(x runtime.U64) {
 	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(stat{}.Sum), x)
 }
-func (v statView) max() runtime.S64 { return runtime.Get[int64](v.ViewOf.View, unsafe.Offsetof(stat{}.Max)) }
+func (v statView) max() runtime.S64 {
+	return runtime.Get[int64](v.ViewOf.View, unsafe.Offsetof(stat{}.Max))
+}
 func (v statView) setMax(x runtime.S64) {
 	runtime.Set(v.ViewOf.View, unsafe.Offsetof(stat{}.Max), x)
 }
