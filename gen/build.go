@@ -3,6 +3,7 @@ package gen
 import (
 	"go/ast"
 	"go/token"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -49,12 +50,15 @@ func Build(in *Input, spec *cbtf.Spec, opts Options) (*Model, Diagnostics) {
 	for _, m := range f.maps {
 		b.mapDecl(m)
 	}
+	before := len(b.diags.list)
 	b.checkNames()
 	// With errors, what did resolve is still type-checked with the
 	// package, so its own mistakes are reported in the same run; the
 	// names the failed declarations would have generated are missing, and
-	// that is not reported again.
-	b.settle(b.failedNames(f))
+	// that is not reported again. Clashing names would only add noise.
+	if len(b.diags.list) == before {
+		b.settle(b.failedNames(f))
+	}
 	ds := b.diags.list.sorted()
 	if ds.HasErrors() {
 		return nil, ds
@@ -120,7 +124,7 @@ func (b *builder) constraint(f *found) {
 			continue
 		}
 		if c != b.model.Constraint {
-			b.diags.errorf(token.Position{Filename: file, Line: 1, Column: 1}, "build constraint %q differs from %s's %q: the declarations share one generated file, so their files need one constraint", c, files[0], b.model.Constraint)
+			b.diags.errorf(token.Position{Filename: file, Line: 1, Column: 1}, "build constraint %q differs from %s's %q: the declarations share one generated file, so their files need one constraint", c, filepath.Base(files[0]), b.model.Constraint)
 		}
 	}
 }

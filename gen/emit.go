@@ -24,10 +24,12 @@ var kindConsts = map[runtime.Kind]string{runtime.Fentry: "Fentry", runtime.Fexit
 // no dates, versions or paths.
 func Emit(m *Model) ([]byte, error) {
 	f := jen.NewFilePathName(m.PkgPath, m.Package)
-	f.HeaderComment(Header)
 	if m.Constraint != "" {
-		f.HeaderComment("")
-		f.HeaderComment("go:build " + m.Constraint)
+		// The constraint is a line of its own after a blank line; the
+		// header stays the first line.
+		f.HeaderComment("// " + Header + "\n\n//go:build " + m.Constraint)
+	} else {
+		f.HeaderComment(Header)
 	}
 	f.ImportName(rtPath, "runtime")
 	f.ImportName(ebpfPath, "ebpf")

@@ -38,9 +38,9 @@ func module(t *testing.T, files map[string][]byte) string { return testmod.Write
 
 // generate runs load -> build -> emit on dir like the CLI does, returning
 // the code and the diagnostics relative to dir.
-func generate(t *testing.T, dir string, spec *cbtf.Spec) ([]byte, []string) {
+func generate(t *testing.T, dir string, spec *cbtf.Spec, tags ...string) ([]byte, []string) {
 	t.Helper()
-	inputs, loadDiags, err := gen.Load(gen.Config{Dir: dir})
+	inputs, loadDiags, err := gen.Load(gen.Config{Dir: dir, Tags: tags})
 	require.NoError(t, err)
 	var lines []string
 	for _, d := range loadDiags {
@@ -59,6 +59,10 @@ func generate(t *testing.T, dir string, spec *cbtf.Spec) ([]byte, []string) {
 	return code, lines
 }
 
+// TestGolden generates each testdata/golden case: a txtar of input files,
+// optional "tags" (build tags, comma-separated) and the expected
+// fentrygen_gen.go with the "warnings" it gave, or the "errors" when nothing
+// is generated.
 func TestGolden(t *testing.T) {
 	spec := snapshot(t)
 	paths, err := filepath.Glob(filepath.Join("..", "testdata", "golden", "*.txtar"))
@@ -69,43 +73,53 @@ func TestGolden(t *testing.T) {
 			ar, err := txtar.ParseFile(path)
 			require.NoError(t, err)
 			inputs := map[string][]byte{}
-			var want, wantErrs *txtar.File
+			sections := map[string]*txtar.File{}
 			for i, f := range ar.Files {
 				switch f.Name {
-				case output:
-					want = &ar.Files[i]
-				case "errors":
-					wantErrs = &ar.Files[i]
+				case output, "errors", "warnings", "tags":
+					sections[f.Name] = &ar.Files[i]
 				default:
 					inputs[f.Name] = f.Data
 				}
 			}
+			var tags []string
+			if f := sections["tags"]; f != nil {
+				tags = strings.Split(strings.TrimSpace(string(f.Data)), ",")
+			}
 			dir := module(t, inputs)
-			code, diags := generate(t, dir, spec)
-			gotErrs := strings.Join(diags, "\n")
-			if gotErrs != "" {
-				gotErrs += "\n"
+			code, diags := generate(t, dir, spec, tags...)
+			gotDiags := strings.Join(diags, "\n")
+			if gotDiags != "" {
+				gotDiags += "\n"
 			}
 			if *update {
-				if wantErrs != nil || code == nil {
-					setFile(ar, "errors", []byte(gotErrs))
+				if code == nil {
+					setFile(ar, "errors", []byte(gotDiags))
 				} else {
 					setFile(ar, output, code)
+					if gotDiags != "" || sections["warnings"] != nil {
+						setFile(ar, "warnings", []byte(gotDiags))
+					}
 				}
 				require.NoError(t, os.WriteFile(path, txtar.Format(ar), 0o644))
 				return
 			}
-			if wantErrs != nil {
+			if want := sections["errors"]; want != nil {
 				assert.Nil(t, code, "a package with errors generates nothing")
-				assert.Equal(t, string(wantErrs.Data), gotErrs)
+				assert.Equal(t, string(want.Data), gotDiags)
 				return
 			}
+			want := sections[output]
 			require.NotNil(t, want, "%s has no %s section: run go test ./gen -update", path, output)
-			require.Empty(t, diags)
+			wantWarnings := ""
+			if w := sections["warnings"]; w != nil {
+				wantWarnings = string(w.Data)
+			}
+			assert.Equal(t, wantWarnings, gotDiags, "warnings")
 			assert.Equal(t, string(want.Data), string(code), "generated code differs from %s (go test ./gen -update rewrites it)", path)
 
 			// Deterministic: a second run gives the same bytes.
-			again, _ := generate(t, dir, spec)
+			again, _ := generate(t, dir, spec, tags...)
 			assert.Equal(t, code, again)
 		})
 	}
@@ -123,23 +137,40 @@ func setFile(ar *txtar.Archive, name string, data []byte) {
 
 // TestGeneratedCodeBuilds writes each golden output next to its input and
 // runs go build and go vet on the result, then shows a misspelled member
-// failing to compile.
+// reported at generate time with a near miss, and failing to compile
+// against a file generated before the mistake.
 func TestGeneratedCodeBuilds(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds whole modules")
 	}
-	for _, name := range []string{"connect", "manyargs"} {
-		t.Run(name, func(t *testing.T) {
-			ar, err := txtar.ParseFile(filepath.Join("..", "testdata", "golden", name+".txtar"))
-			require.NoError(t, err)
-			files := map[string][]byte{}
-			for _, f := range ar.Files {
+	paths, err := filepath.Glob(filepath.Join("..", "testdata", "golden", "*.txtar"))
+	require.NoError(t, err)
+	for _, path := range paths {
+		ar, err := txtar.ParseFile(path)
+		require.NoError(t, err)
+		files := map[string][]byte{}
+		var tags string
+		for _, f := range ar.Files {
+			switch f.Name {
+			case "warnings":
+			case "tags":
+				tags = strings.TrimSpace(string(f.Data))
+			default:
 				files[f.Name] = f.Data
 			}
-			require.Contains(t, files, output)
+		}
+		if _, ok := files[output]; !ok {
+			continue
+		}
+		t.Run(strings.TrimSuffix(filepath.Base(path), ".txtar"), func(t *testing.T) {
 			dir := module(t, files)
-			goCmd(t, dir, "build", "./...")
-			goCmd(t, dir, "vet", "./...")
+			goCmd(t, dir, "build", "-tags="+tags, "./...")
+			goCmd(t, dir, "vet", "-tags="+tags, "./...")
+			if tags != "" {
+				// Without the tags the generated file drops out with the
+				// probes: it carries their constraint.
+				goCmd(t, dir, "build", "./...")
+			}
 		})
 	}
 	t.Run("misspelled member", func(t *testing.T) {
@@ -151,6 +182,10 @@ func TestGeneratedCodeBuilds(t *testing.T) {
 		}
 		files["probes.go"] = bytes.Replace(files["probes.go"], []byte("SkcReuse()"), []byte("SkcReuze()"), 1)
 		dir := module(t, files)
+		code, diags := generate(t, dir, snapshot(t))
+		assert.Nil(t, code)
+		assert.Equal(t, []string{"probes.go:23:29: SockCommon (struct sock_common) has no member SkcReuze (did you mean SkcReuse?)"}, diags)
+
 		cmd := exec.Command("go", "build", "./...")
 		cmd.Dir = dir
 		out, err := cmd.CombinedOutput()

@@ -50,10 +50,11 @@ func (b *builder) settle(failed map[string]bool) {
 		}
 	}
 	b.model.Accessors = b.acc.model(b.roots(), true)
-	_, _, errs, ok := b.checkWith()
+	_, info, errs, ok := b.checkWith()
 	if !ok {
 		return
 	}
+	b.checkReturns(info)
 	for _, e := range errs {
 		if name, ok := strings.CutPrefix(e.Msg, "undefined: "); ok && failed[name] {
 			continue
@@ -65,7 +66,9 @@ func (b *builder) settle(failed map[string]bool) {
 		}
 		pos := b.pos(e.Pos)
 		if filepath.Clean(pos.Filename) == filepath.Clean(b.in.Output) {
-			b.diags.errorf(pos, "internal error: the generated code does not compile: %s", e.Msg)
+			if failed == nil {
+				b.diags.errorf(pos, "internal error: the generated code does not compile: %s", e.Msg)
+			}
 			continue
 		}
 		b.diags.errorf(pos, "%s", e.Msg)
