@@ -11,6 +11,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
 
 	fbtf "github.com/fentrygen/fentrygen/btf"
 )
@@ -182,17 +183,22 @@ func (p *Program) retarget(fn string) *Program {
 }
 
 // collectionError names the program the kernel refused and carries the
-// verifier's last lines.
+// verifier's last lines. A refusal by policy (EPERM) says so, without
+// cilium/ebpf's guess that RLIMIT_MEMLOCK is too low (kernels since 5.11
+// do not count BPF memory against it).
 func collectionError(infos map[string]Info, target Target, err error, lines int) error {
-	var ve *ebpf.VerifierError
-	if !errors.As(err, &ve) {
-		return fmt.Errorf("load on %s: %w", target.Name, err)
-	}
 	name := "?"
 	for n, info := range infos {
 		if strings.Contains(err.Error(), "program "+n+":") {
 			name = n + " (" + info.SectionName() + ")"
 		}
+	}
+	if errors.Is(err, unix.EPERM) {
+		return fmt.Errorf("load program %s on %s: the kernel refused it: %w (tracing programs need root, or CAP_BPF with CAP_PERFMON, and some hosts forbid them by policy)", name, target.Name, unix.EPERM)
+	}
+	var ve *ebpf.VerifierError
+	if !errors.As(err, &ve) {
+		return fmt.Errorf("load on %s: %w", target.Name, err)
 	}
 	log := ve.Log
 	if len(log) > lines {

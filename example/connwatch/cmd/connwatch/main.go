@@ -54,11 +54,11 @@ func run(w io.Writer, args []string) error {
 	return vmtest.RunProgram(w, "github.com/fentrygen/fentrygen/example/connwatch/cmd/connwatch", "-demo", fmt.Sprintf("-n=%d", *n))
 }
 
-// refused tells a kernel's refusal to load or attach tracing programs from
-// a bug in them.
+// refused tells a kernel's refusal of tracing programs (by policy, EPERM,
+// or for want of BPF trampolines) from a bug in them: a verifier rejection
+// (EACCES, EINVAL) is reported, not hidden behind a VM.
 func refused(err error) bool {
-	return errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) || errors.Is(err, unix.EINVAL) ||
-		errors.Is(err, unix.ENOTSUP) || errors.Is(err, syscall.Errno(524)) || errors.Is(err, unix.ENOENT)
+	return errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOTSUP) || errors.Is(err, syscall.Errno(524))
 }
 
 // runDemo loads the probes for this process only, connects n times to one
