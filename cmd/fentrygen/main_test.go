@@ -219,3 +219,53 @@ func TestGenerateOverStaleFile(t *testing.T) {
 	assert.NotContains(t, string(code), "Gone")
 	assert.Contains(t, string(code), "type OnExit struct")
 }
+
+// TestUsageErrors: mistakes in the command line are usage errors (exit 2)
+// with a message; nothing else is.
+func TestUsageErrors(t *testing.T) {
+	dir := testmod.Write(t, map[string][]byte{"probes.go": []byte(stub)})
+	for args, want := range map[string]string{
+		"-o .":         `-o ".": want a file name such as fentrygen_gen.go`,
+		"-o ..":        `-o "..": want a file name such as fentrygen_gen.go`,
+		"-o gen.txt":   `-o "gen.txt": want a .go file name that is not a test file`,
+		"-o x_test.go": `-o "x_test.go": want a .go file name that is not a test file`,
+		"-o sub/x.go":  "-o takes a file name, not a path",
+		"-tags a;b":    `-tags "a;b": want comma-separated tags of letters, digits, _ and .`,
+		"-tags a,,b":   `-tags "a,,b": want comma-separated tags of letters, digits, _ and .`,
+		"-depth 9":     "-depth 9: want 0 to 4",
+		"-depth -1":    "-depth -1: want 0 to 4",
+		"-nosuchflag":  "flag provided but not defined: -nosuchflag",
+	} {
+		_, _, err := runIn(t, dir, strings.Fields(args)...)
+		require.Error(t, err, args)
+		assert.True(t, errors.As(err, new(usageError)), "%s: a usage error, exit 2", args)
+		assert.Contains(t, err.Error(), want, args)
+	}
+	_, err := os.Stat(filepath.Join(dir, "fentrygen_gen.go"))
+	assert.True(t, os.IsNotExist(err), "nothing written")
+}
+
+// TestNothingWrittenWhenAnyPackageFails: of two packages generated in one
+// run, one with an error, neither file is written.
+func TestNothingWrittenWhenAnyPackageFails(t *testing.T) {
+	dir := testmod.Write(t, map[string][]byte{
+		"good/probes.go": []byte(strings.Replace(stub, "package probes", "package good", 1)),
+		"bad/probes.go":  []byte(strings.Replace(strings.Replace(stub, "package probes", "package bad", 1), "args=sk", "args=nope", 1)),
+	})
+	btf := abs(t, snapshotBTF)
+	_, stderr, err := runIn(t, dir, "-btf", btf, "./...")
+	require.ErrorIs(t, err, errReported)
+	assert.Contains(t, stderr, `bad/probes.go:3:29: unknown argument "nope" of tcp_v4_connect`)
+	for _, pkg := range []string{"good", "bad"} {
+		_, err := os.Stat(filepath.Join(dir, pkg, "fentrygen_gen.go"))
+		assert.True(t, os.IsNotExist(err), "%s: nothing written", pkg)
+	}
+	// Fixed, both are written.
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "bad", "probes.go"), []byte(strings.Replace(stub, "package probes", "package bad", 1)), 0o644))
+	_, stderr, err = runIn(t, dir, "-btf", btf, "./...")
+	require.NoError(t, err, stderr)
+	for _, pkg := range []string{"good", "bad"} {
+		_, err := os.Stat(filepath.Join(dir, pkg, "fentrygen_gen.go"))
+		assert.NoError(t, err, pkg)
+	}
+}
