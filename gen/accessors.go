@@ -267,6 +267,11 @@ func (a *accessors) model(roots []string, settled bool) []*Accessor {
 				visit(acc.goName)
 			}
 		}
+		// By name, not BTF order: the same stubs give the same file on
+		// kernels that order members differently.
+		for _, acc := range out {
+			sort.Slice(acc.Members, func(i, j int) bool { return acc.Members[i].GoName < acc.Members[j].GoName })
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].GoName < out[j].GoName })
 	return out

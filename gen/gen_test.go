@@ -276,3 +276,46 @@ func TestModelPrints(t *testing.T) {
 	assert.Regexp(t, regexp.MustCompile(`"go_type": "Sock"`), js)
 	assert.Regexp(t, regexp.MustCompile(`"pos": ".*/probes.go:3:1"`), js)
 }
+
+// dentrySpec has f(struct dentry *d) where dentry's union lists d_name and
+// __d_name in the given order, as 6.18 lists __d_name first.
+func dentrySpec(t *testing.T, internalFirst bool) *cbtf.Spec {
+	t.Helper()
+	u32 := &cbtf.Int{Name: "u32", Size: 4}
+	qstr := &cbtf.Struct{Name: "qstr", Size: 8, Members: []cbtf.Member{{Name: "hash", Type: u32}, {Name: "len", Type: u32, Offset: 32}}}
+	names := []cbtf.Member{{Name: "d_name", Type: qstr}, {Name: "__d_name", Type: qstr}}
+	if internalFirst {
+		names[0], names[1] = names[1], names[0]
+	}
+	dentry := &cbtf.Struct{Name: "dentry", Size: 8, Members: []cbtf.Member{{Type: &cbtf.Union{Size: 8, Members: names}}}}
+	fn := &cbtf.Func{Name: "f", Type: &cbtf.FuncProto{Return: &cbtf.Int{Name: "int", Size: 4, Encoding: cbtf.Signed},
+		Params: []cbtf.FuncParam{{Name: "d", Type: &cbtf.Pointer{Target: dentry}}}}}
+	b, err := cbtf.NewBuilder([]cbtf.Type{fn}, nil)
+	require.NoError(t, err)
+	spec, err := b.Spec()
+	require.NoError(t, err)
+	return spec
+}
+
+// TestAccessorNamesIgnoreOrder: the member a user knows (d_name) gets the
+// plain Go name whatever the BTF order; the internal one (__d_name) gets
+// one underscore per leading underscore.
+func TestAccessorNamesIgnoreOrder(t *testing.T) {
+	dir := module(t, map[string][]byte{"probes.go": []byte(`package probes
+
+//fentry:f
+func onF(p *OnF) {
+	_ = p.D.DName().Len()
+	_ = p.D.DName__().Hash()
+}
+`)})
+	var codes [][]byte
+	for _, internalFirst := range []bool{false, true} {
+		code, diags := generate(t, dir, dentrySpec(t, internalFirst))
+		require.Empty(t, diags)
+		codes = append(codes, code)
+	}
+	assert.Equal(t, string(codes[0]), string(codes[1]), "one file whatever the order")
+	assert.Contains(t, string(codes[0]), "func (s Dentry) DName() Qstr {\n\treturn Qstr{ptr: s.ptr.Member(\"d_name\")}")
+	assert.Contains(t, string(codes[0]), "func (s Dentry) DName__() Qstr {\n\treturn Qstr{ptr: s.ptr.Member(\"__d_name\")}")
+}

@@ -218,14 +218,14 @@ func (s SockaddrIn) Ptr() runtime.Ptr {
 	return s.ptr
 }
 
-// SinPort reads sin_port (__be16).
-func (s SockaddrIn) SinPort() runtime.U16 {
-	return runtime.Field[uint16](s.ptr, "sin_port")
-}
-
 // SinAddr is the member sin_addr (struct in_addr), held by value.
 func (s SockaddrIn) SinAddr() InAddr {
 	return InAddr{ptr: s.ptr.Member("sin_addr")}
+}
+
+// SinPort reads sin_port (__be16).
+func (s SockaddrIn) SinPort() runtime.U16 {
+	return runtime.Field[uint16](s.ptr, "sin_port")
 }
 
 // Socket reads struct socket through a pointer; each method is one member.
