@@ -68,10 +68,12 @@ func TestVMFilterComm(t *testing.T) {
 				defer close(done)
 				goruntime.LockOSThread()
 				defer goruntime.UnlockOSThread()
+				var old [16]byte
+				require.NoError(t, unix.Prctl(unix.PR_GET_NAME, uintptr(unsafe.Pointer(&old[0])), 0, 0, 0))
 				name := append([]byte(tc.comm), 0)
 				require.NoError(t, unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&name[0])), 0, 0, 0))
+				defer unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&old[0])), 0, 0, 0)
 				lseekTmp(t, 5)
-				// A thread whose comm was changed is not given back to Go.
 			}()
 			<-done
 			n, _, err := hits.Lookup(0)
