@@ -72,7 +72,8 @@ func cutCopy(roots []cbtf.Type, maxDepth int) []cbtf.Type {
 		copied[p.orig] = c
 		*p.slot = c
 		if ptr, ok := c.(*cbtf.Pointer); ok {
-			_, fn := cbtf.UnderlyingType(ptr.Target).(*cbtf.FuncProto)
+			target, _ := underlying(ptr.Target)
+			_, fn := target.(*cbtf.FuncProto)
 			if fn || (maxDepth > 0 && p.depth >= maxDepth) {
 				ptr.Target = &cbtf.Void{}
 				continue
