@@ -133,6 +133,10 @@ func layout(fn *cbtf.Func) (*Func, error) {
 		if _, void := p.Type.(*cbtf.Void); void || p.Type == nil {
 			return nil, fmt.Errorf("function %s: %w", fn.Name, ErrVariadic)
 		}
+		if p.Name != "" && !IsCIdent(p.Name) {
+			// Argument names become Go identifiers and annotation text.
+			return nil, fmt.Errorf("function %s argument %d: name %q is %w", fn.Name, i, p.Name, ErrBadName)
+		}
 		v, err := describe(p.Type)
 		if err != nil {
 			return nil, fmt.Errorf("function %s argument %s: %w", fn.Name, p.Name, err)
@@ -239,7 +243,8 @@ const maxChain = 32
 
 // CType writes t the way C would declare it, keeping typedef names. A
 // pointer, qualifier or array that leads back to itself is written
-// <cycle>, a chain longer than 32 <too deep>.
+// <cycle>, a chain longer than 32 <too deep>; names that are not made of
+// letters, digits, underscores and spaces are Go-quoted.
 func CType(t cbtf.Type) string { return ctype(t, nil) }
 
 func ctype(t cbtf.Type, chain []cbtf.Type) string {
@@ -276,14 +281,14 @@ func ctype(t cbtf.Type, chain []cbtf.Type) string {
 	case *cbtf.Enum:
 		return "enum " + anon(v.Name)
 	case *cbtf.Fwd:
-		return v.Kind.String() + " " + v.Name
+		return v.Kind.String() + " " + quoteName(v.Name)
 	case *cbtf.Array:
 		return fmt.Sprintf("%s[%d]", ctype(v.Type, chain), v.Nelems)
 	case *cbtf.FuncProto:
 		return "fn"
 	}
 	if n := t.TypeName(); n != "" {
-		return n
+		return quoteName(n)
 	}
 	return fmt.Sprintf("%T", t)
 }
@@ -306,7 +311,7 @@ func anon(name string) string {
 	if name == "" {
 		return "{...}"
 	}
-	return name
+	return quoteName(name)
 }
 
 func kindName(t cbtf.Type) string {

@@ -225,10 +225,12 @@ func findIn(t cbtf.Type, name string, searched map[cbtf.Type]bool) (cbtf.Member,
 // members flattened as C does, in declaration order. Offsets are in bits from
 // the start of t.
 //
-// The answer is finite on any BTF: a name reachable twice (which C
-// forbids) is listed once, where WalkMember finds it; an anonymous member
-// that contains its container (which no compiler emits) is left out; the
-// walk stops after looking at MaxMembers members.
+// The answer is finite and fit to name things after on any BTF: a name
+// reachable twice (which C forbids) is listed once, where WalkMember finds
+// it; an anonymous member that contains its container (which no compiler
+// emits) is left out, and so are members whose names
+// are not C identifiers (no code can name them); the walk stops after
+// looking at MaxMembers members.
 func VisibleMembers(t cbtf.Type) []cbtf.Member {
 	budget := MaxMembers
 	return visible(t, &budget, nil, map[string]bool{})
@@ -255,7 +257,7 @@ func visible(t cbtf.Type, budget *int, path []cbtf.Type, seen map[string]bool) [
 		}
 		*budget--
 		if m.Name != "" {
-			if !seen[m.Name] {
+			if IsCIdent(m.Name) && !seen[m.Name] {
 				seen[m.Name] = true
 				out = append(out, m)
 			}
@@ -309,9 +311,12 @@ func parseElem(elem string) (name string, index uint32, hasIndex bool, err error
 		if elem == "" {
 			return "", 0, false, errors.New("empty member name in path")
 		}
+		if !IsCIdent(elem) {
+			return "", 0, false, fmt.Errorf("malformed path element %q (want name or name[i])", elem)
+		}
 		return elem, 0, false, nil
 	}
-	if !strings.HasSuffix(elem, "]") || open == 0 {
+	if !strings.HasSuffix(elem, "]") || !IsCIdent(elem[:open]) {
 		return "", 0, false, fmt.Errorf("malformed path element %q (want name or name[i])", elem)
 	}
 	n, err := strconv.ParseUint(elem[open+1:len(elem)-1], 10, 32)
