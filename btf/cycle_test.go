@@ -131,6 +131,67 @@ func TestAnonymousLattice(t *testing.T) {
 	assert.Equal(t, uint32(0), m.Last().Offset)
 	_, err = fbtf.WalkMember(top, "y")
 	assert.EqualError(t, err, `struct top has no such member "y" (did you mean x?)`)
+
+	spec := build(t, top)
+	err = fbtf.Check(spec)
+	assert.ErrorContains(t, err, "struct top [1] has more than 65536 members, counting those of its anonymous members")
+}
+
+func TestCheck(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		types []cbtf.Type
+		err   string
+	}{
+		{"self anonymous", []cbtf.Type{selfAnon()},
+			"struct self_anon [1] contains itself: struct self_anon [1] member #1 -> struct self_anon [1]: type refers to itself"},
+		{"self qualified", []cbtf.Type{selfAnonQualified()},
+			"struct self_qual [1] contains itself: struct self_qual [1] member #1 -> anonymous union [5] member #0 -> const [4] -> typedef self_qual_t [3] -> struct self_qual [1]: type refers to itself"},
+		{"self array", []cbtf.Type{selfArray()},
+			"array [1] contains itself: array [1] element -> array [1]: type refers to itself"},
+		{"pointer loop", func() []cbtf.Type {
+			p := &cbtf.Pointer{}
+			p.Target = &cbtf.Const{Type: p}
+			return []cbtf.Type{p}
+		}(), "pointer [1] refers to itself through no struct or union: pointer [1] -> const [2] -> pointer [1]: type refers to itself"},
+		{"list", func() []cbtf.Type {
+			s := &cbtf.Struct{Name: "list_head", Size: 16}
+			s.Members = []cbtf.Member{{Name: "next", Type: &cbtf.Pointer{Target: s}}, {Name: "prev", Type: &cbtf.Pointer{Target: s}, Offset: 64}}
+			return []cbtf.Type{s}
+		}(), ""},
+		{"struct name", []cbtf.Type{&cbtf.Struct{Name: "a b", Size: 4, Members: []cbtf.Member{{Name: "x", Type: u32}}}},
+			`struct [1]: name "a b" is not a C identifier`},
+		{"member name", []cbtf.Type{&cbtf.Struct{Name: "s", Size: 4, Members: []cbtf.Member{{Name: "x;y", Type: u32}}}},
+			`struct s [1] member 0: name "x;y" is not a C identifier`},
+		{"parameter name", []cbtf.Type{&cbtf.Func{Name: "f", Type: &cbtf.FuncProto{Return: i32, Params: []cbtf.FuncParam{{Name: "1st", Type: i32}}}}},
+			`function prototype [3] parameter 0: name "1st" is not a C identifier`},
+		{"typedef without name", []cbtf.Type{&cbtf.Typedef{Type: u32}}, `typedef [1]: no name`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := fbtf.Check(build(t, c.types...))
+			if c.err == "" {
+				assert.NoError(t, err)
+				return
+			}
+			assert.EqualError(t, err, c.err)
+		})
+	}
+}
+
+// TestSnapshotRefusesCycles: Snapshot never writes what LoadFile refuses,
+// nor hands cilium/ebpf's marshaller a member without a type (it panics).
+func TestSnapshotRefusesCycles(t *testing.T) {
+	spec := build(t,
+		&cbtf.Func{Name: "takes_self", Type: &cbtf.FuncProto{Return: i32, Params: []cbtf.FuncParam{{Name: "s", Type: &cbtf.Pointer{Target: selfAnon()}}}}},
+		&cbtf.Func{Name: "plain", Type: &cbtf.FuncProto{Return: i32, Params: []cbtf.FuncParam{{Name: "x", Type: i32}}}},
+	)
+	_, err := fbtf.Snapshot(spec, fbtf.SnapshotOptions{Funcs: []string{"takes_self"}})
+	assert.EqualError(t, err, "snapshot: invalid BTF: struct self_anon contains itself: struct self_anon member #1 -> struct self_anon: type refers to itself")
+	blob, err := fbtf.Snapshot(spec, fbtf.SnapshotOptions{Funcs: []string{"plain"}})
+	require.NoError(t, err, "what does not reach the bad struct is fine")
+	_, err = fbtf.LoadBytes("plain.btf", blob)
+	assert.NoError(t, err)
+
 }
 
 // build marshals types into a spec with cilium/ebpf's Builder, unchecked.

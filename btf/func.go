@@ -102,7 +102,7 @@ func ResolveFunc(spec *cbtf.Spec, name string) (*Func, error) {
 		if f, ok := t.(*cbtf.Func); ok {
 			funcs = append(funcs, f)
 		} else {
-			other = append(other, kindName(t))
+			other = append(other, kindOf(t))
 		}
 	}
 	switch {
@@ -312,24 +312,4 @@ func anon(name string) string {
 		return "{...}"
 	}
 	return quoteName(name)
-}
-
-func kindName(t cbtf.Type) string {
-	switch t.(type) {
-	case *cbtf.Struct:
-		return "struct"
-	case *cbtf.Union:
-		return "union"
-	case *cbtf.Enum:
-		return "enum"
-	case *cbtf.Typedef:
-		return "typedef"
-	case *cbtf.Var:
-		return "variable"
-	case *cbtf.Int:
-		return "integer type"
-	case *cbtf.Fwd:
-		return "forward declaration"
-	}
-	return strings.ToLower(strings.TrimPrefix(fmt.Sprintf("%T", t), "*btf."))
 }

@@ -228,7 +228,7 @@ func findIn(t cbtf.Type, name string, searched map[cbtf.Type]bool) (cbtf.Member,
 // The answer is finite and fit to name things after on any BTF: a name
 // reachable twice (which C forbids) is listed once, where WalkMember finds
 // it; an anonymous member that contains its container (which no compiler
-// emits) is left out, and so are members whose names
+// emits, and [Check] refuses) is left out, and so are members whose names
 // are not C identifiers (no code can name them); the walk stops after
 // looking at MaxMembers members.
 func VisibleMembers(t cbtf.Type) []cbtf.Member {

@@ -39,6 +39,11 @@ func Snapshot(spec *cbtf.Spec, opts SnapshotOptions) ([]byte, error) {
 		roots = append(roots, t)
 	}
 	copies := cutCopy(roots, opts.Depth)
+	// Never write what LoadFile would refuse (nor hand cilium/ebpf's
+	// marshaller a type that refers to none: it panics).
+	if err := checkTypes(copies, func(cbtf.Type) string { return "" }); err != nil {
+		return nil, fmt.Errorf("snapshot: invalid BTF: %w", err)
+	}
 	b, err := cbtf.NewBuilder(copies, nil)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: %w", err)
