@@ -236,9 +236,9 @@ func VisibleMembers(t cbtf.Type) []cbtf.Member {
 	return visible(t, &budget, nil, map[string]bool{})
 }
 
-// visible appends t's visible members to out, spending one of budget per
-// member it looks at; path holds the containers being flattened, seen the
-// names listed.
+// visible lists t's visible members, spending one of budget per member it
+// looks at; path holds the containers being flattened, seen the names
+// listed so far.
 func visible(t cbtf.Type, budget *int, path []cbtf.Type, seen map[string]bool) []cbtf.Member {
 	u, err := underlying(t)
 	if err != nil {
@@ -284,11 +284,11 @@ func unknownMember(t cbtf.Type, name string) error {
 			leaves = append(leaves, leaf)
 		}
 	}
-	visible0 := visible(t, &budget, nil, map[string]bool{})
-	for _, m := range visible0 {
+	direct := visible(t, &budget, nil, map[string]bool{})
+	for _, m := range direct {
 		add(m.Name, m.Name)
 	}
-	for _, m := range visible0 {
+	for _, m := range direct {
 		if u, err := underlying(m.Type); err == nil && isComposite(u) {
 			for _, inner := range visible(u, &budget, nil, map[string]bool{}) {
 				add(inner.Name, m.Name+"."+inner.Name)
