@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	cbtf "github.com/cilium/ebpf/btf"
@@ -14,6 +15,9 @@ import (
 	"github.com/fentrygen/fentrygen/internal/vmtest"
 )
 
+// kernelSpec is the running kernel's BTF, read (and checked) once.
+var kernelSpec = sync.OnceValues(func() (*cbtf.Spec, error) { return fbtf.LoadFile(fbtf.KernelPath) })
+
 // specs returns the BTFs every test runs against: the committed snapshot
 // always, and the running kernel's when it is readable.
 func specs(t *testing.T) map[string]*cbtf.Spec {
@@ -23,7 +27,7 @@ func specs(t *testing.T) map[string]*cbtf.Spec {
 	require.NoError(t, err)
 	out["snapshot"] = snap
 	if _, err := os.Stat(fbtf.KernelPath); err == nil {
-		kernel, err := fbtf.LoadFile(fbtf.KernelPath)
+		kernel, err := kernelSpec()
 		require.NoError(t, err)
 		out["kernel"] = kernel
 	} else {
@@ -340,6 +344,7 @@ func TestNearest(t *testing.T) {
 func TestRealKernels(t *testing.T) {
 	kernels := vmtest.KernelBTFs(t)
 	for name, spec := range kernels {
+		require.NoError(t, fbtf.Check(spec), "a real kernel's BTF passes every check")
 		fn, err := fbtf.ResolveFunc(spec, "tcp_v4_connect")
 		require.NoError(t, err, name)
 		assert.Equal(t, []string{"sk", "uaddr", "addr_len"}, fn.ArgNames(), name)

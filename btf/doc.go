@@ -5,7 +5,10 @@
 //
 // Every query takes a *btf.Spec from github.com/cilium/ebpf/btf. This package
 // never reads the running kernel by itself: the caller picks the source with
-// [LoadFile], [LoadKernel] or [Embedded].
+// [LoadFile], [LoadBytes], [LoadKernel] or [Embedded]. All but LoadKernel
+// [Check] what they read, refusing BTF no kernel would load (types that
+// contain themselves, names that are not C identifiers); the queries are
+// safe on any spec all the same: they end, and hand out no such names.
 package btf
 
 // The embedded snapshot and the test snapshot are cut from a kernel's BTF by

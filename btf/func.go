@@ -102,7 +102,7 @@ func ResolveFunc(spec *cbtf.Spec, name string) (*Func, error) {
 		if f, ok := t.(*cbtf.Func); ok {
 			funcs = append(funcs, f)
 		} else {
-			other = append(other, kindName(t))
+			other = append(other, kindOf(t))
 		}
 	}
 	switch {
@@ -133,6 +133,10 @@ func layout(fn *cbtf.Func) (*Func, error) {
 		if _, void := p.Type.(*cbtf.Void); void || p.Type == nil {
 			return nil, fmt.Errorf("function %s: %w", fn.Name, ErrVariadic)
 		}
+		if p.Name != "" && !IsCIdent(p.Name) {
+			// Argument names become Go identifiers and annotation text.
+			return nil, fmt.Errorf("function %s argument %d: name %q is %w", fn.Name, i, p.Name, ErrBadName)
+		}
 		v, err := describe(p.Type)
 		if err != nil {
 			return nil, fmt.Errorf("function %s argument %s: %w", fn.Name, p.Name, err)
@@ -157,7 +161,11 @@ func layout(fn *cbtf.Func) (*Func, error) {
 // describe classifies a type as an argument or return value.
 func describe(t cbtf.Type) (Value, error) {
 	v := Value{Type: t, CType: CType(t), Slots: 1}
-	switch u := cbtf.UnderlyingType(t).(type) {
+	u, err := underlying(t)
+	if err != nil {
+		return v, err
+	}
+	switch u := u.(type) {
 	case *cbtf.Void:
 		v.Kind, v.Slots = KindVoid, 0
 	case *cbtf.Pointer:
@@ -229,25 +237,43 @@ func declare(ctype, name string) string {
 	return ctype + " " + name
 }
 
-// CType writes t the way C would declare it, keeping typedef names.
-func CType(t cbtf.Type) string {
+// maxChain bounds the pointers, qualifiers and array dimensions CType
+// writes around one type, as cilium/ebpf bounds typedef chains.
+const maxChain = 32
+
+// CType writes t the way C would declare it, keeping typedef names. A
+// pointer, qualifier or array that leads back to itself is written
+// <cycle>, a chain longer than 32 <too deep>; names that are not made of
+// letters, digits, underscores and spaces are Go-quoted.
+func CType(t cbtf.Type) string { return ctype(t, nil) }
+
+func ctype(t cbtf.Type, chain []cbtf.Type) string {
+	for _, c := range chain {
+		if c == t {
+			return "<cycle>"
+		}
+	}
+	if len(chain) == maxChain {
+		return "<too deep>"
+	}
+	chain = append(chain, t)
 	switch v := t.(type) {
 	case nil, *cbtf.Void:
 		return "void"
 	case *cbtf.Pointer:
-		s := CType(v.Target)
+		s := ctype(v.Target, chain)
 		if strings.HasSuffix(s, "*") {
 			return s + "*"
 		}
 		return s + " *"
 	case *cbtf.Const:
-		return "const " + CType(v.Type)
+		return "const " + ctype(v.Type, chain)
 	case *cbtf.Volatile:
-		return "volatile " + CType(v.Type)
+		return "volatile " + ctype(v.Type, chain)
 	case *cbtf.Restrict:
-		return CType(v.Type)
+		return ctype(v.Type, chain)
 	case *cbtf.TypeTag:
-		return CType(v.Type)
+		return ctype(v.Type, chain)
 	case *cbtf.Struct:
 		return "struct " + anon(v.Name)
 	case *cbtf.Union:
@@ -255,41 +281,35 @@ func CType(t cbtf.Type) string {
 	case *cbtf.Enum:
 		return "enum " + anon(v.Name)
 	case *cbtf.Fwd:
-		return v.Kind.String() + " " + v.Name
+		return v.Kind.String() + " " + quoteName(v.Name)
 	case *cbtf.Array:
-		return fmt.Sprintf("%s[%d]", CType(v.Type), v.Nelems)
+		return fmt.Sprintf("%s[%d]", ctype(v.Type, chain), v.Nelems)
 	case *cbtf.FuncProto:
 		return "fn"
 	}
 	if n := t.TypeName(); n != "" {
-		return n
+		return quoteName(n)
 	}
 	return fmt.Sprintf("%T", t)
+}
+
+// underlying strips typedefs and qualifiers like cilium/ebpf's
+// UnderlyingType, whose answers gen/ relies on, but returns an error
+// wrapping ErrCycle where that returns its placeholder for a chain that
+// loops or runs deeper than 32.
+func underlying(t cbtf.Type) (cbtf.Type, error) {
+	u := cbtf.UnderlyingType(t)
+	switch u.(type) {
+	case nil, *cbtf.Void, *cbtf.Int, *cbtf.Pointer, *cbtf.Array, *cbtf.Struct, *cbtf.Union, *cbtf.Enum,
+		*cbtf.Fwd, *cbtf.Func, *cbtf.FuncProto, *cbtf.Var, *cbtf.Datasec, *cbtf.Float:
+		return u, nil
+	}
+	return nil, fmt.Errorf("%s: %w (typedefs and qualifiers loop or nest deeper than 32)", CType(t), ErrCycle)
 }
 
 func anon(name string) string {
 	if name == "" {
 		return "{...}"
 	}
-	return name
-}
-
-func kindName(t cbtf.Type) string {
-	switch t.(type) {
-	case *cbtf.Struct:
-		return "struct"
-	case *cbtf.Union:
-		return "union"
-	case *cbtf.Enum:
-		return "enum"
-	case *cbtf.Typedef:
-		return "typedef"
-	case *cbtf.Var:
-		return "variable"
-	case *cbtf.Int:
-		return "integer type"
-	case *cbtf.Fwd:
-		return "forward declaration"
-	}
-	return strings.ToLower(strings.TrimPrefix(fmt.Sprintf("%T", t), "*btf."))
+	return quoteName(name)
 }

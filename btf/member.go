@@ -3,6 +3,7 @@ package btf
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -51,14 +52,22 @@ func LookupComposite(spec *cbtf.Spec, name string) (cbtf.Type, error) {
 		return nil, err
 	}
 	var found []cbtf.Type
+	var cycle error
 	for _, t := range types {
-		switch cbtf.UnderlyingType(t).(type) {
-		case *cbtf.Struct, *cbtf.Union:
-			found = append(found, cbtf.UnderlyingType(t))
+		u, err := underlying(t)
+		if err != nil {
+			cycle = err
+			continue
+		}
+		if isComposite(u) {
+			found = append(found, u)
 		}
 	}
 	switch len(found) {
 	case 0:
+		if cycle != nil {
+			return nil, fmt.Errorf("struct %s: %w", name, cycle)
+		}
 		near := NearNames(spec, name, 3, func(t cbtf.Type) bool {
 			_, s := t.(*cbtf.Struct)
 			_, u := t.(*cbtf.Union)
@@ -94,7 +103,10 @@ func WalkMember(t cbtf.Type, path string) (*Member, error) {
 	}
 	m := &Member{}
 	hop := Hop{Base: t}
-	cur := cbtf.UnderlyingType(t)
+	cur, err := underlying(t)
+	if err != nil {
+		return nil, err
+	}
 	var bitOff uint32
 	elems := strings.Split(path, ".")
 	for i, elem := range elems {
@@ -107,7 +119,10 @@ func WalkMember(t cbtf.Type, path string) (*Member, error) {
 			// becomes the next hop's base.
 			hop.Type = p
 			m.Hops = append(m.Hops, hop)
-			target := cbtf.UnderlyingType(p.Target)
+			target, err := underlying(p.Target)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", strings.Join(elems[:i], "."), err)
+			}
 			hop = Hop{Base: target}
 			cur = target
 		}
@@ -124,7 +139,11 @@ func WalkMember(t cbtf.Type, path string) (*Member, error) {
 		m.BitSize = uint32(mem.BitfieldSize)
 		typ := mem.Type
 		if hasIndex {
-			arr, ok := cbtf.UnderlyingType(typ).(*cbtf.Array)
+			u, err := underlying(typ)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", elem, err)
+			}
+			arr, ok := u.(*cbtf.Array)
 			if !ok {
 				return nil, fmt.Errorf("%s: %s is not an array", elem, CType(typ))
 			}
@@ -133,13 +152,19 @@ func WalkMember(t cbtf.Type, path string) (*Member, error) {
 			}
 			size, err := cbtf.Sizeof(arr.Type)
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("%s: %w", elem, err)
 			}
-			hop.Offset += index * uint32(size)
+			off := uint64(hop.Offset) + uint64(index)*uint64(size)
+			if off > math.MaxUint32 {
+				return nil, fmt.Errorf("%s: offset %d does not fit 32 bits", elem, off)
+			}
+			hop.Offset = uint32(off)
 			typ = arr.Type
 		}
 		hop.Type = typ
-		cur = cbtf.UnderlyingType(typ)
+		if cur, err = underlying(typ); err != nil {
+			return nil, fmt.Errorf("%s: %w", strings.Join(elems[:i+1], "."), err)
+		}
 	}
 	if m.BitSize > 0 {
 		m.BitOffset = bitOff
@@ -167,14 +192,28 @@ func members(t cbtf.Type) []cbtf.Member {
 }
 
 // findMember finds name in t or, recursively, in its anonymous members, and
-// returns its offset in bits from the start of t.
+// returns its offset in bits from the start of t. A type is searched once:
+// an anonymous member that contains its container, or a type reached again
+// through other anonymous members, is not searched again.
 func findMember(t cbtf.Type, name string) (cbtf.Member, uint32, bool) {
+	return findIn(t, name, map[cbtf.Type]bool{})
+}
+
+func findIn(t cbtf.Type, name string, searched map[cbtf.Type]bool) (cbtf.Member, uint32, bool) {
+	if searched[t] {
+		return cbtf.Member{}, 0, false
+	}
+	searched[t] = true
 	for _, m := range members(t) {
 		if m.Name == name {
 			return m, uint32(m.Offset), true
 		}
 		if m.Name == "" {
-			if inner, off, ok := findMember(cbtf.UnderlyingType(m.Type), name); ok {
+			u, err := underlying(m.Type)
+			if err != nil {
+				continue
+			}
+			if inner, off, ok := findIn(u, name, searched); ok {
 				return inner, uint32(m.Offset) + off, true
 			}
 		}
@@ -185,14 +224,46 @@ func findMember(t cbtf.Type, name string) (cbtf.Member, uint32, bool) {
 // VisibleMembers lists the members reachable by name from t, with anonymous
 // members flattened as C does, in declaration order. Offsets are in bits from
 // the start of t.
+//
+// The answer is finite and fit to name things after on any BTF: a name
+// reachable twice (which C forbids) is listed once, where WalkMember finds
+// it; an anonymous member that contains its container (which no compiler
+// emits, and [Check] refuses) is left out, and so are members whose names
+// are not C identifiers (no code can name them); the walk stops after
+// looking at MaxMembers members.
 func VisibleMembers(t cbtf.Type) []cbtf.Member {
+	budget := MaxMembers
+	return visible(t, &budget, nil, map[string]bool{})
+}
+
+// visible lists t's visible members, spending one of budget per member it
+// looks at; path holds the containers being flattened, seen the names
+// listed so far.
+func visible(t cbtf.Type, budget *int, path []cbtf.Type, seen map[string]bool) []cbtf.Member {
+	u, err := underlying(t)
+	if err != nil {
+		return nil
+	}
+	for _, p := range path {
+		if p == u {
+			return nil
+		}
+	}
+	path = append(path, u)
 	var out []cbtf.Member
-	for _, m := range members(cbtf.UnderlyingType(t)) {
+	for _, m := range members(u) {
+		if *budget <= 0 {
+			break
+		}
+		*budget--
 		if m.Name != "" {
-			out = append(out, m)
+			if IsCIdent(m.Name) && !seen[m.Name] {
+				seen[m.Name] = true
+				out = append(out, m)
+			}
 			continue
 		}
-		for _, inner := range VisibleMembers(m.Type) {
+		for _, inner := range visible(m.Type, budget, path, seen) {
 			inner.Offset += m.Offset
 			out = append(out, inner)
 		}
@@ -203,6 +274,8 @@ func VisibleMembers(t cbtf.Type) []cbtf.Member {
 func unknownMember(t cbtf.Type, name string) error {
 	// Candidates are the visible members and, one level down, the members of
 	// named struct or union members (sock's sk_prot is __sk_common.skc_prot).
+	// One budget bounds the whole search.
+	budget := MaxMembers
 	full := map[string]string{}
 	var leaves []string
 	add := func(leaf, path string) {
@@ -211,13 +284,13 @@ func unknownMember(t cbtf.Type, name string) error {
 			leaves = append(leaves, leaf)
 		}
 	}
-	visible := VisibleMembers(t)
-	for _, m := range visible {
+	direct := visible(t, &budget, nil, map[string]bool{})
+	for _, m := range direct {
 		add(m.Name, m.Name)
 	}
-	for _, m := range visible {
-		if isComposite(cbtf.UnderlyingType(m.Type)) {
-			for _, inner := range VisibleMembers(m.Type) {
+	for _, m := range direct {
+		if u, err := underlying(m.Type); err == nil && isComposite(u) {
+			for _, inner := range visible(u, &budget, nil, map[string]bool{}) {
 				add(inner.Name, m.Name+"."+inner.Name)
 			}
 		}
@@ -238,9 +311,12 @@ func parseElem(elem string) (name string, index uint32, hasIndex bool, err error
 		if elem == "" {
 			return "", 0, false, errors.New("empty member name in path")
 		}
+		if !IsCIdent(elem) {
+			return "", 0, false, fmt.Errorf("malformed path element %q (want name or name[i])", elem)
+		}
 		return elem, 0, false, nil
 	}
-	if !strings.HasSuffix(elem, "]") || open == 0 {
+	if !strings.HasSuffix(elem, "]") || !IsCIdent(elem[:open]) {
 		return "", 0, false, fmt.Errorf("malformed path element %q (want name or name[i])", elem)
 	}
 	n, err := strconv.ParseUint(elem[open+1:len(elem)-1], 10, 32)

@@ -9,14 +9,15 @@ import (
 
 // NearNames returns up to max names of types in spec accepted by keep that are
 // close to name: the smallest edit distances first, then names that contain
-// it. It walks the whole spec, so keep it for error paths.
+// it. Only C identifiers are offered. It walks the whole spec (up to the
+// first type that does not decode), so keep it for error paths.
 func NearNames(spec *cbtf.Spec, name string, max int, keep func(cbtf.Type) bool) []string {
 	var names []string
 	for t, err := range spec.All() {
 		if err != nil {
 			break
 		}
-		if n := t.TypeName(); n != "" && keep(t) {
+		if n := t.TypeName(); IsCIdent(n) && keep(t) {
 			names = append(names, n)
 		}
 	}

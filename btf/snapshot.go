@@ -39,6 +39,11 @@ func Snapshot(spec *cbtf.Spec, opts SnapshotOptions) ([]byte, error) {
 		roots = append(roots, t)
 	}
 	copies := cutCopy(roots, opts.Depth)
+	// Never write what LoadFile would refuse (nor hand cilium/ebpf's
+	// marshaller a type that refers to none: it panics).
+	if err := checkTypes(copies, func(cbtf.Type) string { return "" }); err != nil {
+		return nil, fmt.Errorf("snapshot: invalid BTF: %w", err)
+	}
 	b, err := cbtf.NewBuilder(copies, nil)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: %w", err)
@@ -72,7 +77,8 @@ func cutCopy(roots []cbtf.Type, maxDepth int) []cbtf.Type {
 		copied[p.orig] = c
 		*p.slot = c
 		if ptr, ok := c.(*cbtf.Pointer); ok {
-			_, fn := cbtf.UnderlyingType(ptr.Target).(*cbtf.FuncProto)
+			target, _ := underlying(ptr.Target)
+			_, fn := target.(*cbtf.FuncProto)
 			if fn || (maxDepth > 0 && p.depth >= maxDepth) {
 				ptr.Target = &cbtf.Void{}
 				continue

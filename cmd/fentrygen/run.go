@@ -5,7 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 
 	cbtf "github.com/cilium/ebpf/btf"
@@ -70,14 +72,18 @@ type btfSource struct {
 
 // loadBTF picks BTF in the documented order: the explicit file, the
 // package's pinned snapshot (pinned may be ""), the running kernel, and the
-// snapshot embedded in fentrygen.
+// snapshot embedded in fentrygen. Files and the embedded snapshot are read
+// by fbtf.LoadFile and fbtf.Embedded, which refuse anything but a bounded
+// regular file of well-formed BTF; their errors read "FILE: ...", and a
+// bad pinned file is an error, not a reason to look elsewhere.
 func loadBTF(explicit, pinned string) (btfSource, error) {
 	if explicit != "" {
 		spec, err := fbtf.LoadFile(explicit)
 		return btfSource{spec, explicit}, err
 	}
 	if pinned != "" {
-		if _, err := os.Stat(pinned); err == nil {
+		pinned = relative(pinned)
+		if _, err := os.Stat(pinned); !errors.Is(err, fs.ErrNotExist) {
 			spec, err := fbtf.LoadFile(pinned)
 			return btfSource{spec, pinned}, err
 		}
@@ -87,7 +93,23 @@ func loadBTF(explicit, pinned string) (btfSource, error) {
 		return btfSource{spec, fbtf.KernelPath}, err
 	}
 	spec, err := fbtf.Embedded()
-	return btfSource{spec, "embedded snapshot"}, err
+	return btfSource{spec, fbtf.EmbeddedName}, err
+}
+
+// relative is path relative to the working directory when it lies below
+// it, as diagnostics show paths.
+func relative(path string) string {
+	if !filepath.IsAbs(path) {
+		return path
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return path
+	}
+	if rel, err := filepath.Rel(wd, path); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return rel
+	}
+	return path
 }
 
 // errorInjection reads the kernel's error-injection list, or returns nil when
