@@ -124,10 +124,14 @@ func probeInputs(t *testing.T) map[string]*gen.Input {
 		maps.Copy(files, badProbeFiles())
 		dir := testmod.Write(t, files)
 		var inputs []*gen.Input
-		inputs, probesErr = gen.Load(gen.Config{Dir: dir, Patterns: []string{"./..."}})
+		var diags gen.Diagnostics
+		inputs, diags, probesErr = gen.Load(gen.Config{Dir: dir, Patterns: []string{"./..."}})
+		if probesErr == nil && diags.HasErrors() {
+			probesErr = diags
+		}
 		probes = map[string]*gen.Input{}
 		for _, in := range inputs {
-			probes[in.Pkg.PkgPath] = in
+			probes[in.PkgPath] = in
 		}
 		if probesErr == nil && len(probes) != len(files) {
 			probesErr = fmt.Errorf("%d probe packages loaded, want %d", len(probes), len(files))
@@ -438,10 +442,10 @@ func pipeline(name string, blob []byte, c *corpus) (o outcome) {
 		}
 	}
 	in := c.inputs[pick.IntN(len(c.inputs))]
-	stage = "gen.Build " + in.Pkg.PkgPath
+	stage = "gen.Build " + in.PkgPath
 	model, _ := gen.Build(in, raw, gen.Options{})
 	if model != nil {
-		stage = "gen.Emit " + in.Pkg.PkgPath
+		stage = "gen.Emit " + in.PkgPath
 		gen.Emit(model)
 	}
 	return o

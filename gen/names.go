@@ -3,6 +3,7 @@ package gen
 import (
 	"go/token"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -56,8 +57,9 @@ func leadingUnderscores(c string) int {
 // uniqueNames gives each C name an exported Go name that does not depend
 // on the names' order: the plain goName goes to the name with the fewest
 // leading underscores (then the smallest), and the others get one "_" per
-// leading underscore (at least one) until unique; reserved names are taken
-// from the start. "__d_name" next to "d_name" is DName__.
+// leading underscore (at least one), then a number, until unique; reserved
+// names are taken from the start. "__d_name" next to "d_name" is DName__.
+// It takes linear time however many names collide.
 func uniqueNames(cnames []string, reserved map[string]bool) map[string]string {
 	sorted := append([]string(nil), cnames...)
 	sort.Slice(sorted, func(i, j int) bool {
@@ -71,6 +73,7 @@ func uniqueNames(cnames []string, reserved map[string]bool) map[string]string {
 	for r := range reserved {
 		taken[r] = true
 	}
+	next := map[string]int{}
 	out := map[string]string{}
 	for _, c := range sorted {
 		if _, done := out[c]; done {
@@ -80,8 +83,14 @@ func uniqueNames(cnames []string, reserved map[string]bool) map[string]string {
 		if taken[name] {
 			name += strings.Repeat("_", max(1, leadingUnderscores(c)))
 		}
-		for taken[name] {
-			name += "_"
+		if taken[name] {
+			base := name
+			n := max(next[base], 2)
+			for taken[base+strconv.Itoa(n)] {
+				n++
+			}
+			next[base] = n + 1
+			name = base + strconv.Itoa(n)
 		}
 		taken[name] = true
 		out[c] = name
