@@ -10,6 +10,8 @@ import (
 
 	"github.com/fentrygen/fentrygen/example/argwatch"
 	"github.com/fentrygen/fentrygen/example/connwatch"
+	"github.com/fentrygen/fentrygen/example/readlat"
+	"github.com/fentrygen/fentrygen/example/vfsstat"
 	"github.com/fentrygen/fentrygen/internal/vmtest"
 	"github.com/fentrygen/fentrygen/runtime"
 )
@@ -18,6 +20,8 @@ func TestVMEveryExampleProbeLoads(t *testing.T) {
 	packages := map[string][]*runtime.Program{
 		"connwatch": connwatch.Programs(),
 		"argwatch":  argwatch.Programs(),
+		"readlat":   readlat.Programs(),
+		"vfsstat":   vfsstat.Programs(),
 	}
 	vmtest.Run(t, func(t *testing.T) {
 		release := runtime.KernelRelease()
