@@ -15,5 +15,5 @@ package btf
 // `fentrygen snapshot`; regenerate them (on a machine with kernel BTF) with
 // `go generate ./btf`.
 //
-//go:generate go run ../cmd/fentrygen snapshot -btf /sys/kernel/btf/vmlinux -types sockaddr_in,sockaddr_in6 -o default.btf tcp_v4_connect tcp_v6_connect tcp_sendmsg tcp_close security_socket_connect security_file_open do_mmap from_kuid_munged vfs_read do_unlinkat migrate_disable
+//go:generate go run ../cmd/fentrygen snapshot -btf /sys/kernel/btf/vmlinux -types sockaddr_in,sockaddr_in6 -tracepoints sched_process_exec -o default.btf tcp_v4_connect tcp_v6_connect tcp_sendmsg tcp_close security_socket_connect security_file_open do_mmap from_kuid_munged vfs_read do_unlinkat migrate_disable
 //go:generate cp default.btf ../testdata/btf/vmlinux-min.btf

@@ -127,9 +127,14 @@ func layout(fn *cbtf.Func) (*Func, error) {
 	if !ok {
 		return nil, fmt.Errorf("function %s has no prototype", fn.Name)
 	}
-	out := &Func{Name: fn.Name, Linkage: fn.Linkage, BTF: fn}
+	return layoutProto(&Func{Name: fn.Name, Linkage: fn.Linkage, BTF: fn}, proto.Params, proto.Return)
+}
+
+// layoutProto lays params and ret out in ctx slots into out.
+func layoutProto(out *Func, params []cbtf.FuncParam, retType cbtf.Type) (*Func, error) {
+	fn := out
 	slot := 0
-	for i, p := range proto.Params {
+	for i, p := range params {
 		if _, void := p.Type.(*cbtf.Void); void || p.Type == nil {
 			return nil, fmt.Errorf("function %s: %w", fn.Name, ErrVariadic)
 		}
@@ -149,7 +154,7 @@ func layout(fn *cbtf.Func) (*Func, error) {
 	if slot > MaxSlots {
 		return nil, fmt.Errorf("function %s: %w (%d)", fn.Name, ErrTooManyArgs, slot)
 	}
-	ret, err := describe(proto.Return)
+	ret, err := describe(retType)
 	if err != nil {
 		return nil, fmt.Errorf("function %s return value: %w", fn.Name, err)
 	}

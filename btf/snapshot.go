@@ -11,6 +11,9 @@ import (
 type SnapshotOptions struct {
 	// Funcs are the kernel functions whose prototypes are kept.
 	Funcs []string
+	// Tracepoints are the tracepoints (sched_process_exec) whose
+	// prototypes, the typedefs btf_trace_NAME, are kept.
+	Tracepoints []string
 	// Types are further structs or unions kept by name (for example
 	// sockaddr_in, which code casts a struct sockaddr * to).
 	Types []string
@@ -38,7 +41,31 @@ func Snapshot(spec *cbtf.Spec, opts SnapshotOptions) ([]byte, error) {
 		}
 		roots = append(roots, t)
 	}
+	// A tracepoint is a typedef of a pointer to its prototype; pointers to
+	// prototypes are cut, so the prototype is a root of its own and the
+	// pointer is joined to its copy after.
+	type joint struct{ typedef, proto int }
+	var joints []joint
+	for _, name := range opts.Tracepoints {
+		var td *cbtf.Typedef
+		if err := spec.TypeByName(tracepointPrefix+name, &td); err != nil {
+			return nil, fmt.Errorf("snapshot: tracepoint %s: %w", name, err)
+		}
+		ptr, ok := td.Type.(*cbtf.Pointer)
+		if !ok {
+			return nil, fmt.Errorf("snapshot: tracepoint %s: %s is not a function pointer", name, td.Name)
+		}
+		joints = append(joints, joint{len(roots), len(roots) + 1})
+		roots = append(roots, td, ptr.Target)
+		var fn *cbtf.Func
+		if spec.TypeByName(tracepointFuncPrefix+name, &fn) == nil {
+			roots = append(roots, fn)
+		}
+	}
 	copies := cutCopy(roots, opts.Depth)
+	for _, j := range joints {
+		copies[j.typedef].(*cbtf.Typedef).Type.(*cbtf.Pointer).Target = copies[j.proto]
+	}
 	// Never write what LoadFile would refuse (nor hand cilium/ebpf's
 	// marshaller a type that refers to none: it panics).
 	if err := checkTypes(copies, func(cbtf.Type) string { return "" }); err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/fentrygen/fentrygen/example/argwatch"
 	"github.com/fentrygen/fentrygen/example/connwatch"
+	"github.com/fentrygen/fentrygen/example/execsnoop"
 	"github.com/fentrygen/fentrygen/example/readlat"
 	"github.com/fentrygen/fentrygen/example/vfsstat"
 	"github.com/fentrygen/fentrygen/internal/vmtest"
@@ -20,6 +21,7 @@ func TestVMEveryExampleProbeLoads(t *testing.T) {
 	packages := map[string][]*runtime.Program{
 		"connwatch": connwatch.Programs(),
 		"argwatch":  argwatch.Programs(),
+		"execsnoop": execsnoop.Programs(),
 		"readlat":   readlat.Programs(),
 		"vfsstat":   vfsstat.Programs(),
 	}

@@ -39,21 +39,24 @@ var kindPrefixes = []struct {
 	{"//fentry:", runtime.Fentry},
 	{"//fexit:", runtime.Fexit},
 	{"//fmod_ret:", runtime.FmodRet},
+	{"//tp_btf:", runtime.TpBtf},
 }
 
 // MaxDepth bounds depth=: pointer hops whose members all get accessors.
 const MaxDepth = 4
 
-// gofmtFmodRet is what gofmt makes of "//fmod_ret:": an underscore keeps
-// it from looking like a directive, so gofmt inserts a space. Both forms
-// are accepted.
-const gofmtFmodRet = "// fmod_ret:"
+// gofmtSpaced are what gofmt makes of "//fmod_ret:" and "//tp_btf:": an
+// underscore keeps them from looking like directives, so gofmt inserts a
+// space. Both forms are accepted.
+var gofmtSpaced = []string{"fmod_ret:", "tp_btf:"}
 
-// normalize undoes gofmt's space in "// fmod_ret:" and returns how many
-// bytes it removed (for columns).
+// normalize undoes gofmt's space in "// fmod_ret:" and "// tp_btf:" and
+// returns how many bytes it removed (for columns).
 func normalize(text string) (string, int) {
-	if rest, ok := strings.CutPrefix(text, gofmtFmodRet); ok {
-		return "//fmod_ret:" + rest, 1
+	for _, d := range gofmtSpaced {
+		if rest, ok := strings.CutPrefix(text, "// "+d); ok {
+			return "//" + d + rest, 1
+		}
 	}
 	return text, 0
 }
@@ -72,7 +75,7 @@ func isAnnotation(text string) bool {
 
 // directives are the comment directives fentrygen reads, for near-miss
 // warnings.
-var directives = []string{"fentry:", "fexit:", "fmod_ret:", "fentrygen:event", "fentrygen:map"}
+var directives = []string{"fentry:", "fexit:", "fmod_ret:", "tp_btf:", "fentrygen:event", "fentrygen:map"}
 
 // nearMiss reports a comment that looks like a misspelled or misformatted
 // directive: "//fentri:", "//Fentry:", "//fentrygen:evnet", or "// fentry:x"
@@ -170,6 +173,9 @@ func parseAnnotation(pos token.Position, text string) (*annotation, error) {
 		case key == "ret" && !hasValue:
 			if a.Kind == runtime.Fentry {
 				return nil, posError{fpos, fmt.Errorf("ret: fentry programs run before the function returns; use fexit")}
+			}
+			if a.Kind == runtime.TpBtf {
+				return nil, posError{fpos, fmt.Errorf("ret: tracepoints return nothing")}
 			}
 			a.Ret = true
 		case key == "task" && !hasValue:

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"go/ast"
+	"strings"
 
 	cbtf "github.com/cilium/ebpf/btf"
 
@@ -24,23 +25,17 @@ func (b *builder) probe(fp foundProbe) {
 		b.diags.errorf(b.pos(fn.Pos()), "probe stub %s must be declared as func %s(p *%s)", stub, stub, ctx)
 		return
 	}
-	v := fbtf.Validate(b.spec, a.Target, b.opts.Inject)
-	if !v.Traceable() {
-		b.diags.errorf(a.TargetPos, "%s: %v", a.Kind, v.Err)
+	f := b.target(a)
+	if f == nil {
 		return
 	}
-	if a.Kind == runtime.FmodRet && v.FmodRet != nil {
-		if errors.Is(v.FmodRet, fbtf.ErrUnknownInject) {
-			b.diags.warnf(a.TargetPos, "fmod_ret: %v; the kernel refuses the attach unless %s allows error injection", v.FmodRet, a.Target)
-		} else {
-			b.diags.errorf(a.TargetPos, "fmod_ret: %v", v.FmodRet)
-			return
-		}
+	proto := f.Prototype()
+	if a.Kind == runtime.TpBtf {
+		proto = "tracepoint " + strings.TrimPrefix(proto, "void ")
 	}
-	f := v.Func
 	p := &Probe{
 		Stub: stub, Context: ctx, ProgramFunc: ctx + "Program", SpecFunc: ctx + "Spec", Field: ctx,
-		Kind: a.Kind, Target: a.Target, Prototype: f.Prototype(), Sleepable: a.Sleepable, NumSlots: f.NumSlots, Pos: Pos{a.Pos},
+		Kind: a.Kind, Target: a.Target, Prototype: proto, Sleepable: a.Sleepable, NumSlots: f.NumSlots, Pos: Pos{a.Pos},
 	}
 	specs := a.Args
 	if a.AllArgs {
@@ -111,6 +106,33 @@ func (b *builder) probe(fp foundProbe) {
 	if ok {
 		b.model.Probes = append(b.model.Probes, p)
 	}
+}
+
+// target resolves what the annotation attaches to: a kernel function that
+// can be traced (and modified, for fmod_ret), or a tracepoint; nil after
+// reporting why not.
+func (b *builder) target(a *annotation) *fbtf.Func {
+	if a.Kind == runtime.TpBtf {
+		f, err := fbtf.ResolveTracepoint(b.spec, a.Target)
+		if err != nil {
+			b.diags.errorf(a.TargetPos, "%s: %v", a.Kind, err)
+			return nil
+		}
+		return f
+	}
+	v := fbtf.Validate(b.spec, a.Target, b.opts.Inject)
+	if !v.Traceable() {
+		b.diags.errorf(a.TargetPos, "%s: %v", a.Kind, v.Err)
+		return nil
+	}
+	if a.Kind == runtime.FmodRet && v.FmodRet != nil {
+		if !errors.Is(v.FmodRet, fbtf.ErrUnknownInject) {
+			b.diags.errorf(a.TargetPos, "fmod_ret: %v", v.FmodRet)
+			return nil
+		}
+		b.diags.warnf(a.TargetPos, "fmod_ret: %v; the kernel refuses the attach unless %s allows error injection", v.FmodRet, a.Target)
+	}
+	return v.Func
 }
 
 // contextField is an argument's field name in the context type: its Go

@@ -12,8 +12,8 @@ import (
 func ctxLoad(r *relocation, slot, size int) expr {
 	return genFunc{
 		f: func(p *Program, dst asm.Register, _ regs) {
-			if r.role == roleRetSlot && p.info.Kind == Fentry {
-				p.fail(fmt.Errorf("fentry programs have no return value"))
+			if r.role == roleRetSlot && (p.info.Kind == Fentry || p.info.Kind == TpBtf) {
+				p.fail(fmt.Errorf("%s programs have no return value", p.info.Kind))
 				return
 			}
 			p.Emit(withReloc(LoadCtx(dst, CtxReg, slot), r))
@@ -28,7 +28,7 @@ func ctxLoad(r *relocation, slot, size int) expr {
 // target's argument must be as wide as T.
 func Arg[T Integer](c Ctx, name string, slot int) Num[T] {
 	p := c.program()
-	return numOf[T](ctxLoad(&relocation{role: roleArgSlot, fn: p.info.Target, arg: name, size: sizeOf[T]()}, slot, sizeOf[T]()))
+	return numOf[T](ctxLoad(&relocation{role: roleArgSlot, fn: p.info.Target, tp: p.info.Kind.Tracepoint(), arg: name, size: sizeOf[T]()}, slot, sizeOf[T]()))
 }
 
 // ArgWord is word w (0 or 1) of a struct or union argument passed by value
@@ -39,7 +39,7 @@ func ArgWord(c Ctx, name string, slot, w int) U64 {
 	if w < 0 || w > 1 {
 		return numOf[uint64](errExpr{fmt.Errorf("argument %s: word %d of a by-value struct (want 0 or 1)", name, w)})
 	}
-	return numOf[uint64](ctxLoad(&relocation{role: roleArgSlot, fn: p.info.Target, arg: name, word: w}, slot+w, 8))
+	return numOf[uint64](ctxLoad(&relocation{role: roleArgSlot, fn: p.info.Target, tp: p.info.Kind.Tracepoint(), arg: name, word: w}, slot+w, 8))
 }
 
 // Ret is the traced function's return value (fexit) or the previous

@@ -19,9 +19,12 @@ const (
 	Fexit
 	// FmodRet runs before it and may replace it by returning non-zero.
 	FmodRet
+	// TpBtf runs at a tracepoint (a BTF-typed raw tracepoint, tp_btf): the
+	// same ctx of u64 slots, with the tracepoint's arguments.
+	TpBtf
 )
 
-var kindNames = map[Kind]string{Fentry: "fentry", Fexit: "fexit", FmodRet: "fmod_ret"}
+var kindNames = map[Kind]string{Fentry: "fentry", Fexit: "fexit", FmodRet: "fmod_ret", TpBtf: "tp_btf"}
 
 func (k Kind) String() string {
 	if n, ok := kindNames[k]; ok {
@@ -34,7 +37,7 @@ func (k Kind) String() string {
 func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
 
 // AttachType maps k to cilium/ebpf's constant (BPF_TRACE_FENTRY 24,
-// BPF_TRACE_FEXIT 25, BPF_MODIFY_RETURN 26).
+// BPF_TRACE_FEXIT 25, BPF_MODIFY_RETURN 26, BPF_TRACE_RAW_TP 23).
 func (k Kind) AttachType() ebpf.AttachType {
 	switch k {
 	case Fentry:
@@ -43,9 +46,14 @@ func (k Kind) AttachType() ebpf.AttachType {
 		return ebpf.AttachTraceFExit
 	case FmodRet:
 		return ebpf.AttachModifyReturn
+	case TpBtf:
+		return ebpf.AttachTraceRawTp
 	}
 	return ebpf.AttachNone
 }
+
+// Tracepoint reports whether k attaches to a tracepoint, not a function.
+func (k Kind) Tracepoint() bool { return k == TpBtf }
 
 // ProgramType is the program type of every kind: BPF_PROG_TYPE_TRACING.
 func (k Kind) ProgramType() ebpf.ProgramType { return ebpf.Tracing }
@@ -72,7 +80,7 @@ func ParseSection(section string) (k Kind, fn string, sleepable bool, err error)
 			return kind, fn, sleepable, nil
 		}
 	}
-	return 0, "", false, fmt.Errorf("section %q: unknown kind %q (want fentry, fexit or fmod_ret)", section, prefix)
+	return 0, "", false, fmt.Errorf("section %q: unknown kind %q (want fentry, fexit, fmod_ret or tp_btf)", section, prefix)
 }
 
 // Info describes a program: what it attaches to and how.

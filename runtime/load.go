@@ -211,7 +211,7 @@ func collectionError(infos map[string]Info, target Target, err error, lines int)
 func attachError(info Info, target Target, err error) error {
 	// cilium/ebpf turns the kernel's ENOTSUPP into ebpf.ErrNotSupported.
 	if errors.Is(err, errENOTSUPP) || errors.Is(err, ebpf.ErrNotSupported) {
-		if fn, ferr := fbtf.ResolveFunc(target.Spec, info.Target); ferr == nil && fn.NumSlots > fbtf.MaxSlotsX86Pre66 {
+		if fn, ferr := fbtf.ResolveFunc(target.Spec, info.Target); ferr == nil && !info.Kind.Tracepoint() && fn.NumSlots > fbtf.MaxSlotsX86Pre66 {
 			return fmt.Errorf("attach %s to %s on %s: %s takes %d argument slots and this kernel's BPF trampoline takes at most %d (x86-64 before Linux 6.6): %w",
 				info.Kind, info.Target, target.Name, info.Target, fn.NumSlots, fbtf.MaxSlotsX86Pre66, err)
 		}

@@ -42,7 +42,7 @@ type Program struct {
 func New(info Info) *Program {
 	p := &Program{info: info, maps: map[string]*ebpf.MapSpec{}, labels: map[string]int{}, alias: map[string]string{}, refs: map[string]bool{}}
 	p.probe = &Probe{p: p}
-	if info.Kind != Fentry && info.Kind != Fexit && info.Kind != FmodRet {
+	if _, ok := kindNames[info.Kind]; !ok {
 		p.fail(fmt.Errorf("unknown kind %v", info.Kind))
 	}
 	p.Emit(asm.Mov.Reg(CtxReg, asm.R1))

@@ -63,8 +63,10 @@ const (
 // relocation is what an instruction carries instead of a byte offset.
 type relocation struct {
 	role role
-	// fn and arg name an argument (or fn alone the return value).
+	// fn and arg name an argument (or fn alone the return value); tp says
+	// fn is a tracepoint.
 	fn, arg string
+	tp      bool
 	// typ and path name a member of a struct or union.
 	typ, path string
 	// size is the value's size in bytes when the code was generated; the
@@ -79,6 +81,9 @@ type relocation struct {
 func (r *relocation) String() string {
 	if r.typ != "" {
 		return fmt.Sprintf("%s.%s", r.typ, r.path)
+	}
+	if r.arg != "" && r.tp {
+		return fmt.Sprintf("argument %s of tracepoint %s", r.arg, r.fn)
 	}
 	if r.arg != "" {
 		return fmt.Sprintf("argument %s of %s", r.arg, r.fn)
@@ -130,17 +135,22 @@ func Resolved(insns asm.Instructions) []string {
 // naming it and the target.
 func Relocate(insns asm.Instructions, target Target) (asm.Instructions, error) {
 	out := make(asm.Instructions, 0, len(insns))
-	funcs := map[string]*fbtf.Func{}
+	funcs := map[relocation]*fbtf.Func{}
 	members := map[[2]string]*fbtf.Member{}
-	fn := func(name string) (*fbtf.Func, error) {
-		if f, ok := funcs[name]; ok {
+	fn := func(r *relocation) (*fbtf.Func, error) {
+		key := relocation{fn: r.fn, tp: r.tp}
+		if f, ok := funcs[key]; ok {
 			return f, nil
 		}
-		f, err := fbtf.ResolveFunc(target.Spec, name)
+		resolve := fbtf.ResolveFunc
+		if r.tp {
+			resolve = fbtf.ResolveTracepoint
+		}
+		f, err := resolve(target.Spec, r.fn)
 		if err != nil {
 			return nil, fmt.Errorf("on %s: %w", target.Name, err)
 		}
-		funcs[name] = f
+		funcs[key] = f
 		return f, nil
 	}
 	member := func(r *relocation) (*fbtf.Member, error) {
@@ -169,7 +179,7 @@ func Relocate(insns asm.Instructions, target Target) (asm.Instructions, error) {
 		ins.Metadata.Set(resolvedKey{}, r.String())
 		switch r.role {
 		case roleArgSlot, roleRetSlot:
-			f, err := fn(r.fn)
+			f, err := fn(r)
 			if err != nil {
 				return nil, err
 			}

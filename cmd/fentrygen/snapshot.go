@@ -9,17 +9,18 @@ import (
 )
 
 func runSnapshot(stdout, stderr io.Writer, args []string) error {
-	fs := newFlags(stderr, "snapshot", "fentrygen snapshot [-btf `file`] [-types `a,b`] [-depth `n`] -o `out.btf` `function`...")
+	fs := newFlags(stderr, "snapshot", "fentrygen snapshot [-btf `file`] [-types `a,b`] [-tracepoints `a,b`] [-depth `n`] -o `out.btf` [`function`...]")
 	btfFile := fs.String("btf", "", "read BTF from `file` instead of the running kernel")
 	out := fs.String("o", "", "write the snapshot to `file`")
 	types := fs.String("types", "", "comma-separated struct or union `names` to keep besides the functions' types")
+	tracepoints := fs.String("tracepoints", "", "comma-separated `tracepoints` (for tp_btf probes) whose prototypes to keep")
 	depth := fs.Int("depth", 2, "pointer hops whose target is kept; further pointers become void * (0: all)")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
-	if *out == "" || fs.NArg() == 0 {
+	if *out == "" || fs.NArg() == 0 && *tracepoints == "" {
 		fs.Usage()
-		return usagef("snapshot needs -o and at least one function")
+		return usagef("snapshot needs -o and at least one function or tracepoint")
 	}
 	src, err := loadBTF(*btfFile, "")
 	if err != nil {
@@ -28,6 +29,9 @@ func runSnapshot(stdout, stderr io.Writer, args []string) error {
 	opts := fbtf.SnapshotOptions{Funcs: fs.Args(), Depth: *depth}
 	if *types != "" {
 		opts.Types = strings.Split(*types, ",")
+	}
+	if *tracepoints != "" {
+		opts.Tracepoints = strings.Split(*tracepoints, ",")
 	}
 	blob, err := fbtf.Snapshot(src.spec, opts)
 	if err != nil {
