@@ -24,6 +24,10 @@ type accessor struct {
 	typ    cbtf.Type // *cbtf.Struct or *cbtf.Union
 	goName string
 	cName  string
+	// base and path locate the type's members for checks against other
+	// kernels: a named type is its own base; an anonymous one is reached
+	// by path from its parent's base.
+	base, path string
 	// keep > 0: every member is generated, used or not, and the types
 	// they lead to get keep-1 (pointers) or keep (embedded).
 	keep int
@@ -86,9 +90,12 @@ func compositeName(t cbtf.Type) string {
 // want registers t (a struct or union, possibly behind typedefs) and
 // returns its accessor's Go name; depth > 0 keeps its members whether used
 // or not. hint names an anonymous type after where it was met.
-func (a *accessors) want(t cbtf.Type, depth int) string { return a.wantNamed(t, depth, "") }
+func (a *accessors) want(t cbtf.Type, depth int) string { return a.wantNamed(t, depth, nil, "", "") }
 
-func (a *accessors) wantNamed(t cbtf.Type, depth int, hint string) string {
+// wantNamed is want for the member of parent called member, reached by the
+// path element elem (member, or member[0] for an array's elements), which
+// name and locate the type if it is anonymous.
+func (a *accessors) wantNamed(t cbtf.Type, depth int, parent *accessor, member, elem string) string {
 	c, typedef := composite(t)
 	if c == nil {
 		return ""
@@ -105,14 +112,18 @@ func (a *accessors) wantNamed(t cbtf.Type, depth int, hint string) string {
 	if _, ok := c.(*cbtf.Union); ok {
 		kind = "union"
 	}
-	name, cname := "", ""
+	name, cname, base, path := "", "", compositeName(t), ""
 	switch {
 	case isCIdent(c.TypeName()):
 		name, cname = goName(c.TypeName()), kind+" "+c.TypeName()
 	case isCIdent(typedef):
 		name, cname = goName(typedef), typedef
+	case parent != nil:
+		name = parent.goName + goName(member)
+		cname = fmt.Sprintf("%s {...} (%s in %s)", kind, elem, parent.cName)
+		base, path = parent.base, joinPath(parent.path, elem)
 	default:
-		name, cname = hint, fmt.Sprintf("%s {...} (%s)", kind, hint)
+		name, cname = "Anonymous"+goName(kind), kind+" {...}"
 	}
 	if other, taken := a.names[name]; taken && other.typ != c {
 		base := name
@@ -121,7 +132,7 @@ func (a *accessors) wantNamed(t cbtf.Type, depth int, hint string) string {
 			name = fmt.Sprintf("%s%s%d", base, goName(kind), i)
 		}
 	}
-	acc := &accessor{typ: c, goName: name, cName: cname, keep: depth, full: depth > 0, used: map[string]bool{}}
+	acc := &accessor{typ: c, goName: name, cName: cname, base: base, path: path, keep: depth, full: depth > 0, used: map[string]bool{}}
 	a.byType[c] = acc
 	a.names[name] = acc
 	a.order = append(a.order, acc)
@@ -176,7 +187,7 @@ func (a *accessors) typeMember(acc *accessor, mem *Member, m cbtf.Member) bool {
 	}
 	if c, _ := composite(m.Type); c != nil {
 		mem.Kind = ValueEmbedded
-		mem.GoType = a.wantNamed(m.Type, acc.keep, acc.goName+mem.GoName)
+		mem.GoType = a.wantNamed(m.Type, acc.keep, acc, m.Name, m.Name)
 		return true
 	}
 	switch v := u.(type) {
@@ -205,11 +216,19 @@ func (a *accessors) typeMember(acc *accessor, mem *Member, m cbtf.Member) bool {
 		}
 		if c, _ := composite(v.Type); c != nil {
 			mem.Kind = ValueArrayAcc
-			mem.GoType = a.wantNamed(v.Type, acc.keep, acc.goName+mem.GoName)
+			mem.GoType = a.wantNamed(v.Type, acc.keep, acc, m.Name, m.Name+"[0]")
 			return true
 		}
 	}
 	return false
+}
+
+// joinPath appends a member to a C member path.
+func joinPath(path, member string) string {
+	if path == "" {
+		return member
+	}
+	return path + "." + member
 }
 
 func intOf(t cbtf.Type) (size int, signed, ok bool) {

@@ -53,6 +53,11 @@ type Probe struct {
 	// NumSlots is where the return value sits: ctx[NumSlots].
 	NumSlots int `json:"num_slots"`
 	Pos      Pos `json:"pos"`
+	// ArgsUsed (C names, "ret" for the return value) and Uses are what
+	// the stub reads, through the functions it calls: what other kernels
+	// must have (fentrygen check).
+	ArgsUsed []string `json:"args_used,omitempty"`
+	Uses     []Use    `json:"uses,omitempty"`
 }
 
 // ValueKind is how an argument or member is read.

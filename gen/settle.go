@@ -55,6 +55,9 @@ func (b *builder) settle(failed map[string]bool) {
 		return
 	}
 	b.checkReturns(info)
+	if failed == nil {
+		b.attributeUses(info)
+	}
 	for _, e := range errs {
 		if name, ok := strings.CutPrefix(e.Msg, "undefined: "); ok && failed[name] {
 			continue

@@ -6,7 +6,8 @@
 //	fentrygen [-btf file] [-o file] [-tags a,b] [-depth n] [-debug-model] [packages]
 //	fentrygen describe [-btf file] function
 //	fentrygen new [-kind fentry|fexit|fmod_ret] [-btf file] [-o file] function
-//	fentrygen snapshot [-btf file] [-types a,b] [-depth n] -o out.btf function...
+//	fentrygen snapshot [-btf file] [-types a,b] [-tracepoints a,b] [-depth n] -o out.btf [function...]
+//	fentrygen check [-btf file]... [-kernels test] [-json] [packages]
 //
 // Under go:generate it runs on the current package:
 //
@@ -71,6 +72,17 @@
 // over a file whose first line is not that header. Nothing is written when
 // any package has errors; every error is printed as file:line:col: message.
 // Exit status: 0 done, 1 errors, 2 usage.
+//
+// # Check
+//
+// fentrygen check resolves every probe of the packages — its function or
+// tracepoint, the arguments and the return value it reads, every member it
+// follows, fmod_ret eligibility, the slots x86-64 takes before 6.6 — against
+// each kernel's BTF: the running kernel's, the package's pinned snapshot,
+// each -btf file, and with -kernels test the test kernels' (Debian's 6.1
+// and 6.12, unpacked offline). It loads and boots nothing, prints a probe by
+// kernel table (ok, ok* with notes, FAIL) with what is missing or changed
+// and near misses, and exits 1 when any cell fails; -json for CI.
 //
 // # BTF
 //

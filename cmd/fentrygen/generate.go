@@ -17,7 +17,7 @@ import (
 const PinnedBTF = "fentrygen.btf"
 
 func runGenerate(stdout, stderr io.Writer, args []string) error {
-	fs := newFlags(stderr, "fentrygen", "fentrygen [-btf `file`] [-o `file`] [-tags `a,b`] [-depth `n`] [-debug-model] [`packages`]\n       fentrygen describe|new|snapshot ... (-h for each)")
+	fs := newFlags(stderr, "fentrygen", "fentrygen [-btf `file`] [-o `file`] [-tags `a,b`] [-depth `n`] [-debug-model] [`packages`]\n       fentrygen describe|new|snapshot|check ... (-h for each)")
 	btfFile := fs.String("btf", "", "read BTF from `file` (default: the package's "+PinnedBTF+", then "+fbtf.KernelPath+", then the embedded snapshot)")
 	output := fs.String("o", gen.DefaultOutput, "generated `file` name inside each package")
 	tags := fs.String("tags", "", "comma-separated build `tags`")

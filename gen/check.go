@@ -1,0 +1,135 @@
+package gen
+
+import (
+	"errors"
+	"fmt"
+
+	cbtf "github.com/cilium/ebpf/btf"
+
+	fbtf "github.com/fentrygen/fentrygen/btf"
+	"github.com/fentrygen/fentrygen/runtime"
+)
+
+// Verdict is what one kernel's BTF says of one probe: fine, or what is
+// missing or changed. Notes are differences that loading handles (a member
+// that is a bitfield on one kernel and not another).
+type Verdict struct {
+	Problems []string `json:"problems,omitempty"`
+	Notes    []string `json:"notes,omitempty"`
+}
+
+// OK reports whether the probe would load there, as far as BTF tells.
+func (v Verdict) OK() bool { return len(v.Problems) == 0 }
+
+// Kernel is what is known of a kernel besides its BTF.
+type Kernel struct {
+	// Release is its version ("6.1", "6.12.117+deb12-cloud-amd64"), or "".
+	Release string
+	// Inject is its error-injection list, or nil when unknown.
+	Inject fbtf.ErrorInjection
+}
+
+// before reports whether the release is known and older than major.minor.
+func (k Kernel) before(major, minor int) bool {
+	var ma, mi int
+	if n, _ := fmt.Sscanf(k.Release, "%d.%d", &ma, &mi); n != 2 {
+		return false
+	}
+	return ma < major || ma == major && mi < minor
+}
+
+// Check tells whether p's target, the arguments it reads and the members
+// it follows are in spec as the model has them: the checks loading makes
+// (relocation) and the kernel's refusals BTF (and the release) can tell.
+func Check(p *Probe, spec *cbtf.Spec, k Kernel) Verdict {
+	inject := k.Inject
+	var v Verdict
+	problem := func(format string, args ...any) { v.Problems = append(v.Problems, fmt.Sprintf(format, args...)) }
+	var f *fbtf.Func
+	if p.Kind == runtime.TpBtf {
+		var err error
+		if f, err = fbtf.ResolveTracepoint(spec, p.Target); err != nil {
+			problem("%v", err)
+			return v
+		}
+	} else {
+		val := fbtf.Validate(spec, p.Target, inject)
+		if !val.Traceable() {
+			problem("%v", val.Err)
+			return v
+		}
+		f = val.Func
+		switch {
+		case p.Kind == runtime.FmodRet && errors.Is(val.FmodRet, fbtf.ErrUnknownInject):
+			v.Notes = append(v.Notes, "fmod_ret: error-injection list unknown")
+		case p.Kind == runtime.FmodRet && val.FmodRet != nil:
+			problem("%v", val.FmodRet)
+		}
+		switch {
+		case f.NumSlots <= fbtf.MaxSlotsX86Pre66:
+		case k.before(6, 6):
+			problem("%s takes %d argument slots and x86-64 kernels before 6.6 take %d", p.Target, f.NumSlots, fbtf.MaxSlotsX86Pre66)
+		case k.Release == "":
+			v.Notes = append(v.Notes, fmt.Sprintf("%d argument slots: x86-64 kernels before 6.6 take %d", f.NumSlots, fbtf.MaxSlotsX86Pre66))
+		}
+	}
+	args := map[string]*Arg{}
+	for _, a := range append(append([]*Arg{}, p.Args...), p.Ret) {
+		if a != nil {
+			args[a.CName] = a
+		}
+	}
+	for _, name := range p.ArgsUsed {
+		a := args[name]
+		if a == nil {
+			continue
+		}
+		kv := f.Return
+		if a != p.Ret {
+			var err error
+			if kv, err = f.Arg(name); err != nil {
+				problem("%v", err)
+				continue
+			}
+		}
+		if want := argSize(a); want != 0 && kv.Size != want {
+			problem("%s is %d bytes, %d when generated", argWhat(a, p), kv.Size, want)
+		}
+		if (a.Kind == ValuePtr) != (kv.Kind == fbtf.KindPointer) {
+			problem("%s is %s, %s when generated", argWhat(a, p), kv.CType, a.CType)
+		}
+	}
+	for _, u := range p.Uses {
+		m, err := fbtf.ResolveMember(spec, u.Base, u.Path)
+		if err != nil {
+			problem("%s.%s: %v", u.Base, u.Path, err)
+			continue
+		}
+		if u.Size != 0 {
+			size, err := cbtf.Sizeof(m.Last().Type)
+			if err == nil && size != u.Size {
+				problem("%s.%s is %d bytes, %d when generated", u.Base, u.Path, size, u.Size)
+			}
+		}
+		if m.IsBitfield() {
+			v.Notes = append(v.Notes, fmt.Sprintf("%s.%s is a %d-bit bitfield here", u.Base, u.Path, m.BitSize))
+		}
+	}
+	return v
+}
+
+func argWhat(a *Arg, p *Probe) string {
+	if a == p.Ret {
+		return "the return value"
+	}
+	return "argument " + a.CName
+}
+
+// argSize is the size a probe reads an argument with (0 when any size
+// fits: a pointer read as a pointer).
+func argSize(a *Arg) int {
+	if a.Kind == ValuePtr {
+		return 0
+	}
+	return memberSize(&Member{Kind: ValueScalar, GoType: a.GoType})
+}
