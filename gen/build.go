@@ -35,11 +35,12 @@ type Options struct {
 // package.
 func Build(in *Input, spec *cbtf.Spec, opts Options) (*Model, Diagnostics) {
 	b := &builder{
-		in:    in,
-		spec:  spec,
-		opts:  opts,
-		acc:   newAccessors(spec),
-		model: &Model{Package: in.Name, PkgPath: in.PkgPath, BTF: opts.BTFName},
+		in:       in,
+		spec:     spec,
+		opts:     opts,
+		acc:      newAccessors(spec),
+		viewUsed: map[string]bool{},
+		model:    &Model{Package: in.Name, PkgPath: in.PkgPath, BTF: opts.BTFName},
 	}
 	f := b.scan()
 	b.constraint(f)
@@ -73,6 +74,8 @@ type builder struct {
 	diags diags
 	model *Model
 	acc   *accessors
+	// viewUsed are the view methods the package calls ("XView.SetPid").
+	viewUsed map[string]bool
 }
 
 func (b *builder) pos(p token.Pos) token.Position { return b.in.Fset.Position(p) }

@@ -24,6 +24,9 @@ func emitView(f *jen.File, v *View) {
 		off := jen.Qual("unsafe", "Offsetof").Call(zero.Clone().Dot(fl.Name))
 		size := jen.Qual("unsafe", "Sizeof").Call(zero.Clone().Dot(fl.Name))
 		method := func(name, comment string, params []jen.Code, result jen.Code, body jen.Code) {
+			if name == "" {
+				return
+			}
 			doc(f, "%s %s", name, comment)
 			fn := f.Func().Params(recv.Clone()).Id(name).Params(params...)
 			if result != nil {
@@ -39,10 +42,8 @@ func emitView(f *jen.File, v *View) {
 				jen.Return(jen.Qual(rtPath, "Get").Types(jen.Id(fl.GoType)).Call(view.Clone(), off.Clone())))
 			method(fl.Set, "stores x into "+fl.Name+".", x, nil,
 				jen.Qual(rtPath, "Set").Call(view.Clone(), off.Clone(), jen.Id("x")))
-			if fl.Add != "" {
-				method(fl.Add, "adds x to "+fl.Name+" atomically.", x, nil,
-					jen.Qual(rtPath, "AtomicAdd").Call(view.Clone(), off.Clone(), jen.Id("x")))
-			}
+			method(fl.Add, "adds x to "+fl.Name+" atomically.", x, nil,
+				jen.Qual(rtPath, "AtomicAdd").Call(view.Clone(), off.Clone(), jen.Id("x")))
 		case FieldBytes:
 			method(fl.Get, "is the byte array "+fl.Name+", to copy into another view.", nil, jen.Qual(rtPath, "Bytes"),
 				jen.Return(jen.Qual(rtPath, "BytesOf").Call(view.Clone(), off.Clone(), size.Clone())))
@@ -52,10 +53,8 @@ func emitView(f *jen.File, v *View) {
 				jen.Qual(rtPath, "SetString").Call(view.Clone(), off.Clone(), size.Clone(), jen.Id("a")))
 			method(fl.FromKernel, "copies the bytes at kernel address a into "+fl.Name+".", []jen.Code{jen.Id("a").Qual(rtPath, "Addr")}, nil,
 				jen.Qual(rtPath, "SetKernelBytes").Call(view.Clone(), off.Clone(), size.Clone(), jen.Id("a")))
-			if fl.FromCurrent != "" {
-				method(fl.FromCurrent, "stores the current task's comm into "+fl.Name+".", nil, nil,
-					jen.Qual(rtPath, "SetComm").Call(view.Clone(), off.Clone(), size.Clone()))
-			}
+			method(fl.FromCurrent, "stores the current task's comm into "+fl.Name+".", nil, nil,
+				jen.Qual(rtPath, "SetComm").Call(view.Clone(), off.Clone(), size.Clone()))
 		}
 	}
 	if v.Event != nil {

@@ -50,6 +50,9 @@ func (b *builder) settle(failed map[string]bool) {
 		}
 	}
 	b.model.Accessors = b.acc.model(b.roots(), true)
+	if failed == nil {
+		b.pruneViews()
+	}
 	_, info, errs, ok := b.checkWith()
 	if !ok {
 		return
@@ -120,6 +123,10 @@ func (b *builder) selections(info *types.Info) (changed bool, misspelled map[tok
 			if !ok {
 				return true
 			}
+			if v := b.viewOfType(info.Types[sel.X].Type); v != nil {
+				b.viewUsed[v.GoName+"."+sel.Sel.Name] = true
+				return true
+			}
 			acc := b.accessorOf(info.Types[sel.X].Type)
 			if acc == nil {
 				return true
@@ -139,6 +146,39 @@ func (b *builder) selections(info *types.Info) (changed bool, misspelled map[tok
 		})
 	}
 	return changed, misspelled
+}
+
+// viewOfType is the generated view t is, or nil.
+func (b *builder) viewOfType(t types.Type) *View {
+	named, ok := types.Unalias(t).(*types.Named)
+	if !ok || named.Obj().Pkg() == nil || named.Obj().Pkg().Path() != b.in.PkgPath {
+		return nil
+	}
+	for _, v := range b.model.Views {
+		if v.GoName == named.Obj().Name() {
+			return v
+		}
+	}
+	return nil
+}
+
+// pruneViews keeps the view methods the package calls: a field's getter,
+// setter or adder that nothing calls is not generated.
+func (b *builder) pruneViews() {
+	for _, v := range b.model.Views {
+		var kept []*ViewField
+		for _, f := range v.Fields {
+			for _, m := range []*string{&f.Get, &f.Set, &f.Add, &f.FromString, &f.FromKernel, &f.FromCurrent} {
+				if *m != "" && !b.viewUsed[v.GoName+"."+*m] {
+					*m = ""
+				}
+			}
+			if f.Get+f.Set+f.Add+f.FromString+f.FromKernel+f.FromCurrent != "" {
+				kept = append(kept, f)
+			}
+		}
+		v.Fields = kept
+	}
 }
 
 // accessorOf is the accessor t is (or points to), or nil.

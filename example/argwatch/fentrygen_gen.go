@@ -144,24 +144,9 @@ func NewMmapView(p runtime.Ctx) MmapView {
 	return MmapView{runtime.NewView[Mmap](p)}
 }
 
-// Len reads Len.
-func (v MmapView) Len() runtime.U64 {
-	return runtime.Get[uint64](v.ViewOf.View, unsafe.Offsetof(Mmap{}.Len))
-}
-
 // SetLen stores x into Len.
 func (v MmapView) SetLen(x runtime.U64) {
 	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Mmap{}.Len), x)
-}
-
-// AddLen adds x to Len atomically.
-func (v MmapView) AddLen(x runtime.U64) {
-	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(Mmap{}.Len), x)
-}
-
-// Prot reads Prot.
-func (v MmapView) Prot() runtime.U64 {
-	return runtime.Get[uint64](v.ViewOf.View, unsafe.Offsetof(Mmap{}.Prot))
 }
 
 // SetProt stores x into Prot.
@@ -169,39 +154,14 @@ func (v MmapView) SetProt(x runtime.U64) {
 	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Mmap{}.Prot), x)
 }
 
-// AddProt adds x to Prot atomically.
-func (v MmapView) AddProt(x runtime.U64) {
-	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(Mmap{}.Prot), x)
-}
-
-// Flags reads Flags.
-func (v MmapView) Flags() runtime.U64 {
-	return runtime.Get[uint64](v.ViewOf.View, unsafe.Offsetof(Mmap{}.Flags))
-}
-
 // SetFlags stores x into Flags.
 func (v MmapView) SetFlags(x runtime.U64) {
 	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Mmap{}.Flags), x)
 }
 
-// AddFlags adds x to Flags atomically.
-func (v MmapView) AddFlags(x runtime.U64) {
-	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(Mmap{}.Flags), x)
-}
-
-// Pgoff reads Pgoff.
-func (v MmapView) Pgoff() runtime.U64 {
-	return runtime.Get[uint64](v.ViewOf.View, unsafe.Offsetof(Mmap{}.Pgoff))
-}
-
 // SetPgoff stores x into Pgoff.
 func (v MmapView) SetPgoff(x runtime.U64) {
 	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Mmap{}.Pgoff), x)
-}
-
-// AddPgoff adds x to Pgoff atomically.
-func (v MmapView) AddPgoff(x runtime.U64) {
-	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(Mmap{}.Pgoff), x)
 }
 
 // Output sends the event to its ring buffer; what does not fit is
@@ -221,34 +181,14 @@ func NewUidView(p runtime.Ctx) UidView {
 	return UidView{runtime.NewView[Uid](p)}
 }
 
-// Kuid reads Kuid.
-func (v UidView) Kuid() runtime.U32 {
-	return runtime.Get[uint32](v.ViewOf.View, unsafe.Offsetof(Uid{}.Kuid))
-}
-
 // SetKuid stores x into Kuid.
 func (v UidView) SetKuid(x runtime.U32) {
 	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Uid{}.Kuid), x)
 }
 
-// AddKuid adds x to Kuid atomically.
-func (v UidView) AddKuid(x runtime.U32) {
-	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(Uid{}.Kuid), x)
-}
-
-// Ret reads Ret.
-func (v UidView) Ret() runtime.U32 {
-	return runtime.Get[uint32](v.ViewOf.View, unsafe.Offsetof(Uid{}.Ret))
-}
-
 // SetRet stores x into Ret.
 func (v UidView) SetRet(x runtime.U32) {
 	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Uid{}.Ret), x)
-}
-
-// AddRet adds x to Ret atomically.
-func (v UidView) AddRet(x runtime.U32) {
-	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(Uid{}.Ret), x)
 }
 
 // Output sends the event to its ring buffer; what does not fit is

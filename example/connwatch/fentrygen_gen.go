@@ -254,24 +254,9 @@ func NewConnectEventView(p runtime.Ctx) ConnectEventView {
 	return ConnectEventView{runtime.NewView[ConnectEvent](p)}
 }
 
-// Ts reads Ts.
-func (v ConnectEventView) Ts() runtime.U64 {
-	return runtime.Get[uint64](v.ViewOf.View, unsafe.Offsetof(ConnectEvent{}.Ts))
-}
-
 // SetTs stores x into Ts.
 func (v ConnectEventView) SetTs(x runtime.U64) {
 	runtime.Set(v.ViewOf.View, unsafe.Offsetof(ConnectEvent{}.Ts), x)
-}
-
-// AddTs adds x to Ts atomically.
-func (v ConnectEventView) AddTs(x runtime.U64) {
-	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(ConnectEvent{}.Ts), x)
-}
-
-// Pid reads Pid.
-func (v ConnectEventView) Pid() runtime.U32 {
-	return runtime.Get[uint32](v.ViewOf.View, unsafe.Offsetof(ConnectEvent{}.Pid))
 }
 
 // SetPid stores x into Pid.
@@ -279,24 +264,9 @@ func (v ConnectEventView) SetPid(x runtime.U32) {
 	runtime.Set(v.ViewOf.View, unsafe.Offsetof(ConnectEvent{}.Pid), x)
 }
 
-// AddPid adds x to Pid atomically.
-func (v ConnectEventView) AddPid(x runtime.U32) {
-	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(ConnectEvent{}.Pid), x)
-}
-
-// Family reads Family.
-func (v ConnectEventView) Family() runtime.U16 {
-	return runtime.Get[uint16](v.ViewOf.View, unsafe.Offsetof(ConnectEvent{}.Family))
-}
-
 // SetFamily stores x into Family.
 func (v ConnectEventView) SetFamily(x runtime.U16) {
 	runtime.Set(v.ViewOf.View, unsafe.Offsetof(ConnectEvent{}.Family), x)
-}
-
-// Dport reads Dport.
-func (v ConnectEventView) Dport() runtime.U16 {
-	return runtime.Get[uint16](v.ViewOf.View, unsafe.Offsetof(ConnectEvent{}.Dport))
 }
 
 // SetDport stores x into Dport.
@@ -304,39 +274,9 @@ func (v ConnectEventView) SetDport(x runtime.U16) {
 	runtime.Set(v.ViewOf.View, unsafe.Offsetof(ConnectEvent{}.Dport), x)
 }
 
-// Daddr reads Daddr.
-func (v ConnectEventView) Daddr() runtime.U32 {
-	return runtime.Get[uint32](v.ViewOf.View, unsafe.Offsetof(ConnectEvent{}.Daddr))
-}
-
 // SetDaddr stores x into Daddr.
 func (v ConnectEventView) SetDaddr(x runtime.U32) {
 	runtime.Set(v.ViewOf.View, unsafe.Offsetof(ConnectEvent{}.Daddr), x)
-}
-
-// AddDaddr adds x to Daddr atomically.
-func (v ConnectEventView) AddDaddr(x runtime.U32) {
-	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(ConnectEvent{}.Daddr), x)
-}
-
-// Comm is the byte array Comm, to copy into another view.
-func (v ConnectEventView) Comm() runtime.Bytes {
-	return runtime.BytesOf(v.ViewOf.View, unsafe.Offsetof(ConnectEvent{}.Comm), unsafe.Sizeof(ConnectEvent{}.Comm))
-}
-
-// SetComm copies b into Comm.
-func (v ConnectEventView) SetComm(b runtime.Bytes) {
-	runtime.SetBytes(v.ViewOf.View, unsafe.Offsetof(ConnectEvent{}.Comm), unsafe.Sizeof(ConnectEvent{}.Comm), b)
-}
-
-// SetCommFromString copies the NUL-terminated kernel string at a into Comm.
-func (v ConnectEventView) SetCommFromString(a runtime.Addr) {
-	runtime.SetString(v.ViewOf.View, unsafe.Offsetof(ConnectEvent{}.Comm), unsafe.Sizeof(ConnectEvent{}.Comm), a)
-}
-
-// SetCommFromKernel copies the bytes at kernel address a into Comm.
-func (v ConnectEventView) SetCommFromKernel(a runtime.Addr) {
-	runtime.SetKernelBytes(v.ViewOf.View, unsafe.Offsetof(ConnectEvent{}.Comm), unsafe.Sizeof(ConnectEvent{}.Comm), a)
 }
 
 // SetCommFromCurrent stores the current task's comm into Comm.
@@ -361,34 +301,14 @@ func NewConnectResultView(p runtime.Ctx) ConnectResultView {
 	return ConnectResultView{runtime.NewView[ConnectResult](p)}
 }
 
-// Pid reads Pid.
-func (v ConnectResultView) Pid() runtime.U32 {
-	return runtime.Get[uint32](v.ViewOf.View, unsafe.Offsetof(ConnectResult{}.Pid))
-}
-
 // SetPid stores x into Pid.
 func (v ConnectResultView) SetPid(x runtime.U32) {
 	runtime.Set(v.ViewOf.View, unsafe.Offsetof(ConnectResult{}.Pid), x)
 }
 
-// AddPid adds x to Pid atomically.
-func (v ConnectResultView) AddPid(x runtime.U32) {
-	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(ConnectResult{}.Pid), x)
-}
-
-// Ret reads Ret.
-func (v ConnectResultView) Ret() runtime.S32 {
-	return runtime.Get[int32](v.ViewOf.View, unsafe.Offsetof(ConnectResult{}.Ret))
-}
-
 // SetRet stores x into Ret.
 func (v ConnectResultView) SetRet(x runtime.S32) {
 	runtime.Set(v.ViewOf.View, unsafe.Offsetof(ConnectResult{}.Ret), x)
-}
-
-// AddRet adds x to Ret atomically.
-func (v ConnectResultView) AddRet(x runtime.S32) {
-	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(ConnectResult{}.Ret), x)
 }
 
 // Output sends the event to its ring buffer; what does not fit is

@@ -129,24 +129,9 @@ func NewExecView(p runtime.Ctx) ExecView {
 	return ExecView{runtime.NewView[Exec](p)}
 }
 
-// Pid reads Pid.
-func (v ExecView) Pid() runtime.U32 {
-	return runtime.Get[uint32](v.ViewOf.View, unsafe.Offsetof(Exec{}.Pid))
-}
-
 // SetPid stores x into Pid.
 func (v ExecView) SetPid(x runtime.U32) {
 	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Exec{}.Pid), x)
-}
-
-// AddPid adds x to Pid atomically.
-func (v ExecView) AddPid(x runtime.U32) {
-	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(Exec{}.Pid), x)
-}
-
-// Ppid reads Ppid.
-func (v ExecView) Ppid() runtime.U32 {
-	return runtime.Get[uint32](v.ViewOf.View, unsafe.Offsetof(Exec{}.Ppid))
 }
 
 // SetPpid stores x into Ppid.
@@ -154,54 +139,14 @@ func (v ExecView) SetPpid(x runtime.U32) {
 	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Exec{}.Ppid), x)
 }
 
-// AddPpid adds x to Ppid atomically.
-func (v ExecView) AddPpid(x runtime.U32) {
-	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(Exec{}.Ppid), x)
-}
-
-// Comm is the byte array Comm, to copy into another view.
-func (v ExecView) Comm() runtime.Bytes {
-	return runtime.BytesOf(v.ViewOf.View, unsafe.Offsetof(Exec{}.Comm), unsafe.Sizeof(Exec{}.Comm))
-}
-
-// SetComm copies b into Comm.
-func (v ExecView) SetComm(b runtime.Bytes) {
-	runtime.SetBytes(v.ViewOf.View, unsafe.Offsetof(Exec{}.Comm), unsafe.Sizeof(Exec{}.Comm), b)
-}
-
-// SetCommFromString copies the NUL-terminated kernel string at a into Comm.
-func (v ExecView) SetCommFromString(a runtime.Addr) {
-	runtime.SetString(v.ViewOf.View, unsafe.Offsetof(Exec{}.Comm), unsafe.Sizeof(Exec{}.Comm), a)
-}
-
-// SetCommFromKernel copies the bytes at kernel address a into Comm.
-func (v ExecView) SetCommFromKernel(a runtime.Addr) {
-	runtime.SetKernelBytes(v.ViewOf.View, unsafe.Offsetof(Exec{}.Comm), unsafe.Sizeof(Exec{}.Comm), a)
-}
-
 // SetCommFromCurrent stores the current task's comm into Comm.
 func (v ExecView) SetCommFromCurrent() {
 	runtime.SetComm(v.ViewOf.View, unsafe.Offsetof(Exec{}.Comm), unsafe.Sizeof(Exec{}.Comm))
 }
 
-// Filename is the byte array Filename, to copy into another view.
-func (v ExecView) Filename() runtime.Bytes {
-	return runtime.BytesOf(v.ViewOf.View, unsafe.Offsetof(Exec{}.Filename), unsafe.Sizeof(Exec{}.Filename))
-}
-
-// SetFilename copies b into Filename.
-func (v ExecView) SetFilename(b runtime.Bytes) {
-	runtime.SetBytes(v.ViewOf.View, unsafe.Offsetof(Exec{}.Filename), unsafe.Sizeof(Exec{}.Filename), b)
-}
-
 // SetFilenameFromString copies the NUL-terminated kernel string at a into Filename.
 func (v ExecView) SetFilenameFromString(a runtime.Addr) {
 	runtime.SetString(v.ViewOf.View, unsafe.Offsetof(Exec{}.Filename), unsafe.Sizeof(Exec{}.Filename), a)
-}
-
-// SetFilenameFromKernel copies the bytes at kernel address a into Filename.
-func (v ExecView) SetFilenameFromKernel(a runtime.Addr) {
-	runtime.SetKernelBytes(v.ViewOf.View, unsafe.Offsetof(Exec{}.Filename), unsafe.Sizeof(Exec{}.Filename), a)
 }
 
 // Output sends the event to its ring buffer; what does not fit is

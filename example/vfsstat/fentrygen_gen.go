@@ -202,29 +202,9 @@ func NewStatsView(p runtime.Ctx) StatsView {
 	return StatsView{runtime.NewView[Stats](p)}
 }
 
-// Read reads Read.
-func (v StatsView) Read() runtime.U64 {
-	return runtime.Get[uint64](v.ViewOf.View, unsafe.Offsetof(Stats{}.Read))
-}
-
-// SetRead stores x into Read.
-func (v StatsView) SetRead(x runtime.U64) {
-	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Stats{}.Read), x)
-}
-
 // AddRead adds x to Read atomically.
 func (v StatsView) AddRead(x runtime.U64) {
 	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(Stats{}.Read), x)
-}
-
-// Write reads Write.
-func (v StatsView) Write() runtime.U64 {
-	return runtime.Get[uint64](v.ViewOf.View, unsafe.Offsetof(Stats{}.Write))
-}
-
-// SetWrite stores x into Write.
-func (v StatsView) SetWrite(x runtime.U64) {
-	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Stats{}.Write), x)
 }
 
 // AddWrite adds x to Write atomically.
@@ -232,44 +212,14 @@ func (v StatsView) AddWrite(x runtime.U64) {
 	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(Stats{}.Write), x)
 }
 
-// Fsync reads Fsync.
-func (v StatsView) Fsync() runtime.U64 {
-	return runtime.Get[uint64](v.ViewOf.View, unsafe.Offsetof(Stats{}.Fsync))
-}
-
-// SetFsync stores x into Fsync.
-func (v StatsView) SetFsync(x runtime.U64) {
-	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Stats{}.Fsync), x)
-}
-
 // AddFsync adds x to Fsync atomically.
 func (v StatsView) AddFsync(x runtime.U64) {
 	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(Stats{}.Fsync), x)
 }
 
-// Open reads Open.
-func (v StatsView) Open() runtime.U64 {
-	return runtime.Get[uint64](v.ViewOf.View, unsafe.Offsetof(Stats{}.Open))
-}
-
-// SetOpen stores x into Open.
-func (v StatsView) SetOpen(x runtime.U64) {
-	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Stats{}.Open), x)
-}
-
 // AddOpen adds x to Open atomically.
 func (v StatsView) AddOpen(x runtime.U64) {
 	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(Stats{}.Open), x)
-}
-
-// Create reads Create.
-func (v StatsView) Create() runtime.U64 {
-	return runtime.Get[uint64](v.ViewOf.View, unsafe.Offsetof(Stats{}.Create))
-}
-
-// SetCreate stores x into Create.
-func (v StatsView) SetCreate(x runtime.U64) {
-	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Stats{}.Create), x)
 }
 
 // AddCreate adds x to Create atomically.
