@@ -78,29 +78,29 @@ func (c compare) jump(p *Program, want bool, label string) {
 	if !want {
 		op = inverseJump[op]
 	}
-	scratch := callerSaved.without(asm.R1)
+	// Operands go to r0 first, where helpers leave their results.
 	if imm, ok := fitsImm(c.b.e); ok {
-		c.a.load(p, asm.R1, scratch)
-		p.Emit(op.Imm(asm.R1, imm, label))
+		c.a.load(p, asm.R0, callerSaved.without(asm.R0))
+		p.Emit(op.Imm(asm.R0, imm, label))
 		return
 	}
 	switch {
 	case !c.b.e.calls():
-		c.a.load(p, asm.R1, scratch)
-		c.b.load(p, asm.R2, scratch.without(asm.R2))
-		p.Emit(op.Reg(asm.R1, asm.R2, label))
+		c.a.load(p, asm.R0, callerSaved.without(asm.R0))
+		c.b.load(p, asm.R1, callerSaved.without(asm.R0, asm.R1))
+		p.Emit(op.Reg(asm.R0, asm.R1, label))
 	case !c.a.e.calls():
-		c.b.load(p, asm.R1, scratch)
-		c.a.load(p, asm.R2, scratch.without(asm.R2))
-		p.Emit(op.Reg(asm.R2, asm.R1, label))
+		c.b.load(p, asm.R0, callerSaved.without(asm.R0))
+		c.a.load(p, asm.R1, callerSaved.without(asm.R0, asm.R1))
+		p.Emit(op.Reg(asm.R1, asm.R0, label))
 	default:
-		c.a.load(p, asm.R1, scratch)
+		c.a.load(p, asm.R0, callerSaved.without(asm.R0))
 		slot := p.tempSlot()
-		p.Emit(asm.StoreMem(asm.RFP, slot, asm.R1, asm.DWord))
-		c.b.load(p, asm.R2, callerSaved.without(asm.R2))
+		p.Emit(asm.StoreMem(asm.RFP, slot, asm.R0, asm.DWord))
+		c.b.load(p, asm.R0, callerSaved.without(asm.R0))
 		p.Emit(asm.LoadMem(asm.R1, asm.RFP, slot, asm.DWord))
 		p.freeSlot(slot)
-		p.Emit(op.Reg(asm.R1, asm.R2, label))
+		p.Emit(op.Reg(asm.R1, asm.R0, label))
 	}
 }
 
@@ -167,20 +167,19 @@ func (n Num[T]) HasBits(mask T) Cond {
 type bitTest struct{ a, mask scalar }
 
 func (b bitTest) jump(p *Program, want bool, label string) {
-	scratch := callerSaved.without(asm.R1)
-	b.a.load(p, asm.R1, scratch)
+	b.a.load(p, asm.R0, callerSaved.without(asm.R0))
 	imm, isImm := fitsImm(b.mask.e)
 	if !isImm {
-		b.mask.load(p, asm.R2, scratch.without(asm.R2))
+		b.mask.load(p, asm.R1, callerSaved.without(asm.R0, asm.R1))
 	}
 	switch {
 	case want && isImm:
-		p.Emit(asm.JSet.Imm(asm.R1, imm, label))
+		p.Emit(asm.JSet.Imm(asm.R0, imm, label))
 	case want:
-		p.Emit(asm.JSet.Reg(asm.R1, asm.R2, label))
+		p.Emit(asm.JSet.Reg(asm.R0, asm.R1, label))
 	case isImm:
-		p.Emit(asm.And.Imm(asm.R1, imm), asm.JEq.Imm(asm.R1, 0, label))
+		p.Emit(asm.And.Imm(asm.R0, imm), asm.JEq.Imm(asm.R0, 0, label))
 	default:
-		p.Emit(asm.And.Reg(asm.R1, asm.R2), asm.JEq.Imm(asm.R1, 0, label))
+		p.Emit(asm.And.Reg(asm.R0, asm.R1), asm.JEq.Imm(asm.R0, 0, label))
 	}
 }

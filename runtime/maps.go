@@ -326,20 +326,13 @@ func (g *Global[V]) Declare(name string, opts MapOptions) {
 	g.decl(name, ebpf.Array, opts)
 }
 
-// Get is the global's memory for the rest of the program. If the lookup
-// could fail (it cannot for a one-element array) the program would end
-// there.
+// Get is the global's memory, reached directly (`&global`: a BPF_PSEUDO_MAP_VALUE
+// load, no lookup) wherever the value is read or written.
 func (g *Global[V]) Get(c Ctx) V {
 	p := c.program()
 	var v V
 	if !g.use(p) {
 		return v
 	}
-	km, release := keyMem(p, Uint32(0))
-	g.callLookup(p, km)
-	release()
-	p.Emit(asm.JEq.Imm(asm.R0, 0, exitLabel))
-	slot := p.Alloc(8)
-	p.Emit(asm.StoreMem(asm.RFP, slot, asm.R0, asm.DWord))
-	return bound[V](p, mem{ptr: slot, size: v.elemSize()})
+	return bound[V](p, mem{global: g.name, size: v.elemSize()})
 }

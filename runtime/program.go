@@ -291,7 +291,21 @@ func (p *Program) Instructions() (asm.Instructions, error) {
 			out[i] = out[i].WithReference(ref)
 		}
 	}
-	return jumpThreading(out), nil
+	return dropUnusedCtx(jumpThreading(out)), nil
+}
+
+// dropUnusedCtx removes the prologue `r6 = r1` of a program that never
+// reads ctx.
+func dropUnusedCtx(insns asm.Instructions) asm.Instructions {
+	if len(insns) == 0 || insns[0].Symbol() != "" || insns[0].OpCode != asm.Mov.Op(asm.RegSource) || insns[0].Dst != CtxReg || insns[0].Src != asm.R1 {
+		return insns
+	}
+	for _, ins := range insns[1:] {
+		if ins.Src == CtxReg || ins.Dst == CtxReg {
+			return insns
+		}
+	}
+	return insns[1:]
 }
 
 // jumpThreading turns `if (!c) goto A; goto B; A: ...` into `if (c) goto

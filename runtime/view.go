@@ -14,8 +14,11 @@ type mem struct {
 	// stack is the region's offset from r10 when ptr is 0.
 	stack int16
 	// ptr is the offset from r10 of the slot holding a map value pointer.
-	ptr  int16
-	size int
+	ptr int16
+	// global names a one-element array whose value is the region, reached
+	// by direct map value access (no lookup, no stack).
+	global string
+	size   int
 	// scope is closed once the map value may no longer be used.
 	scope *scope
 }
@@ -43,7 +46,11 @@ func (m mem) check(p *Program) bool {
 // is addressed: r10 and the stack offset, or tmp loaded with the map value
 // pointer and 0.
 func (m mem) base(p *Program, tmp asm.Register) (asm.Register, int16) {
-	if m.ptr == 0 {
+	switch {
+	case m.global != "":
+		p.Emit(asm.LoadMapValue(tmp, 0, 0).WithReference(m.global))
+		return tmp, 0
+	case m.ptr == 0:
 		return asm.RFP, m.stack
 	}
 	p.Emit(asm.LoadMem(tmp, asm.RFP, m.ptr, asm.DWord))
@@ -61,10 +68,13 @@ func (m mem) addr(p *Program, dst asm.Register, off int16) {
 	}
 }
 
+// onStack reports whether the region is on the program's stack.
+func (m mem) onStack() bool { return m.ptr == 0 && m.global == "" }
+
 // zero emits stores of 0 over the whole stack region (map values are
 // zeroed by the kernel).
 func (m mem) zero(p *Program) {
-	if m.ptr == 0 {
+	if m.onStack() {
 		p.emitAll(ZeroStack(m.stack, m.size))
 	}
 }
@@ -110,7 +120,7 @@ func (m mem) store(p *Program, off int16, v scalar) {
 		p.fail(err)
 		return
 	}
-	if imm, ok := fitsImm(v.e); ok && m.ptr == 0 {
+	if imm, ok := fitsImm(v.e); ok && m.onStack() {
 		if sz == asm.DWord {
 			p.Emit(storeImm64(asm.RFP, m.stack+off, imm))
 		} else {
@@ -118,9 +128,11 @@ func (m mem) store(p *Program, off int16, v scalar) {
 		}
 		return
 	}
-	v.loadRaw(p, asm.R1, callerSaved.without(asm.R1))
-	reg, base := m.base(p, asm.R2)
-	p.Emit(asm.StoreMem(reg, base+off, asm.R1, sz))
+	// The value first (it may call helpers), in r0 where helpers leave
+	// their results.
+	v.loadRaw(p, asm.R0, callerSaved.without(asm.R0))
+	reg, base := m.base(p, asm.R1)
+	p.Emit(asm.StoreMem(reg, base+off, asm.R0, sz))
 }
 
 // atomicAdd emits `lock *(size *)(region + off) += v` (4 or 8 bytes).
@@ -133,9 +145,9 @@ func (m mem) atomicAdd(p *Program, off int16, v scalar) {
 		return
 	}
 	sz, _ := SizeOf(v.size)
-	v.loadRaw(p, asm.R1, callerSaved.without(asm.R1))
-	reg, base := m.base(p, asm.R2)
-	p.Emit(asm.AddAtomic.Mem(reg, asm.R1, sz, base+off))
+	v.loadRaw(p, asm.R0, callerSaved.without(asm.R0))
+	reg, base := m.base(p, asm.R1)
+	p.Emit(asm.AddAtomic.Mem(reg, asm.R0, sz, base+off))
 }
 
 // copyFrom emits a copy of src's size bytes into the region at off, with
