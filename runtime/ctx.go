@@ -18,7 +18,7 @@ func ctxLoad(r *relocation, slot, size int) expr {
 			}
 			p.Emit(withReloc(LoadCtx(dst, CtxReg, slot), r))
 		},
-		isClean: size == 8,
+		upper: extNone, // a narrow argument's slot holds the caller's bits above it
 	}
 }
 

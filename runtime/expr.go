@@ -11,15 +11,49 @@ import (
 // slots, member reads, helper calls, memory and constants. It is compiled
 // where it is used, so a value used twice is computed twice.
 type expr interface {
-	// gen emits code leaving the value in dst. When clean() is false the
-	// bits above the value's width may be garbage; otherwise the register
-	// holds the value zero- or sign-extended to 64 bits. gen may clobber
-	// the registers in scratch and, when calls() is true, all of r0-r5.
+	// gen emits code leaving the value in dst, with the bits above its
+	// width as ext() says. gen may clobber the registers in scratch and,
+	// when calls() is true, all of r0-r5.
 	gen(p *Program, dst asm.Register, scratch regs)
 	// calls reports whether computing the value calls a helper.
 	calls() bool
-	// clean reports whether gen leaves the value properly extended.
-	clean() bool
+	// ext says what gen leaves above the value's width.
+	ext() ext
+}
+
+// ext is what a register holds above a value's width: zeroes, copies of
+// its sign bit, both (a small non-negative value), or anything.
+type ext uint8
+
+const (
+	extNone ext = 0
+	extZero ext = 1 << iota
+	extSign
+	extBoth = extZero | extSign
+)
+
+// constExt is what a register holding the 64-bit value v has above size
+// bytes.
+func constExt(v int64, size int) ext {
+	if size >= 8 {
+		return extBoth
+	}
+	var e ext
+	if extend(v, size, false) == v {
+		e |= extZero
+	}
+	if extend(v, size, true) == v {
+		e |= extSign
+	}
+	return e
+}
+
+// cleanExt is the ext a value of that signedness needs.
+func cleanExt(signed bool) ext {
+	if signed {
+		return extSign
+	}
+	return extZero
 }
 
 // regs is a set of registers.
@@ -60,9 +94,29 @@ type scalar struct {
 // load emits code leaving s in dst, extended to 64 bits.
 func (s scalar) load(p *Program, dst asm.Register, scratch regs) {
 	s.e.gen(p, dst, scratch.without(dst))
-	if !s.e.clean() {
-		p.emitAll(Narrow(dst, s.size, s.signed))
+	if !s.clean() {
+		p.emitAll(extendTo(dst, s.size, s.signed))
 	}
+}
+
+// clean reports whether gen leaves s extended as its type wants.
+func (s scalar) clean() bool {
+	return s.size >= 8 || s.e.ext()&cleanExt(s.signed) != 0
+}
+
+// extendTo emits the shortest extension of dst's low size bytes: a mask or
+// a 32-bit move (which zeroes the upper half) for unsigned values, two
+// shifts for signed ones.
+func extendTo(dst asm.Register, size int, signed bool) asm.Instructions {
+	switch {
+	case size >= 8 || size <= 0:
+		return nil
+	case signed:
+		return Narrow(dst, size, true)
+	case size == 4:
+		return asm.Instructions{asm.Mov.Reg32(dst, dst)}
+	}
+	return asm.Instructions{asm.And.Imm(dst, int32(1)<<(8*size)-1)}
 }
 
 // loadRaw emits code leaving s in dst with whatever bits lie above its
@@ -71,8 +125,12 @@ func (s scalar) loadRaw(p *Program, dst asm.Register, scratch regs) {
 	s.e.gen(p, dst, scratch.without(dst))
 }
 
-// constExpr is a constant, held as the 64-bit value a register would hold.
-type constExpr struct{ v int64 }
+// constExpr is a constant, held as the 64-bit value a register would hold
+// for a value of size bytes.
+type constExpr struct {
+	v    int64
+	size int
+}
 
 func (c constExpr) gen(p *Program, dst asm.Register, _ regs) {
 	if c.v == int64(int32(c.v)) {
@@ -82,7 +140,7 @@ func (c constExpr) gen(p *Program, dst asm.Register, _ regs) {
 	p.Emit(asm.LoadImm(dst, c.v, asm.DWord))
 }
 func (constExpr) calls() bool { return false }
-func (constExpr) clean() bool { return true }
+func (c constExpr) ext() ext  { return constExt(c.v, c.size) }
 
 // fitsImm reports whether e is a constant an instruction can carry as its
 // sign-extended 32-bit immediate.
@@ -110,36 +168,33 @@ func extend(v int64, size int, signed bool) int64 {
 // genFunc is a leaf computed by a function: helper calls, ctx loads,
 // member reads.
 type genFunc struct {
-	f       func(p *Program, dst asm.Register, scratch regs)
-	helper  bool
-	isClean bool
+	f      func(p *Program, dst asm.Register, scratch regs)
+	helper bool
+	upper  ext
 }
 
 func (g genFunc) gen(p *Program, dst asm.Register, scratch regs) { g.f(p, dst, scratch) }
 func (g genFunc) calls() bool                                    { return g.helper }
-func (g genFunc) clean() bool                                    { return g.isClean }
+func (g genFunc) ext() ext                                       { return g.upper }
 
 // aluOp is a two-operand operation.
 type aluOp struct {
 	op          asm.ALUOp
 	commutative bool
-	// keepsClean: the result of clean operands is clean (no overflow past
-	// the width).
-	keepsClean bool
 }
 
 var (
-	opAdd = aluOp{asm.Add, true, false}
-	opSub = aluOp{asm.Sub, false, false}
-	opMul = aluOp{asm.Mul, true, false}
-	opDiv = aluOp{asm.Div, false, true}
-	opMod = aluOp{asm.Mod, false, true}
-	opAnd = aluOp{asm.And, true, true}
-	opOr  = aluOp{asm.Or, true, true}
-	opXor = aluOp{asm.Xor, true, true}
-	opShl = aluOp{asm.LSh, false, false}
-	opShr = aluOp{asm.RSh, false, true}
-	opSar = aluOp{asm.ArSh, false, true}
+	opAdd = aluOp{asm.Add, true}
+	opSub = aluOp{asm.Sub, false}
+	opMul = aluOp{asm.Mul, true}
+	opDiv = aluOp{asm.Div, false}
+	opMod = aluOp{asm.Mod, false}
+	opAnd = aluOp{asm.And, true}
+	opOr  = aluOp{asm.Or, true}
+	opXor = aluOp{asm.Xor, true}
+	opShl = aluOp{asm.LSh, false}
+	opShr = aluOp{asm.RSh, false}
+	opSar = aluOp{asm.ArSh, false}
 )
 
 // binary is `a op b`. Operands that need it are extended first: division,
@@ -151,8 +206,22 @@ type binary struct {
 
 func (x binary) calls() bool { return x.a.e.calls() || x.b.e.calls() }
 
-func (x binary) clean() bool {
-	return x.op.keepsClean && x.a.e.clean() && x.b.e.clean() || x.a.size == 8
+func (x binary) ext() ext {
+	if x.a.size >= 8 {
+		return extBoth
+	}
+	switch x.op.op {
+	case asm.Div, asm.Mod, asm.RSh, asm.ArSh:
+		// Of extended operands: extended as the type wants.
+		return cleanExt(x.a.signed)
+	case asm.And:
+		// Zeroes above the width in either operand stay zeroes.
+		a, b := x.a.e.ext(), x.b.e.ext()
+		return a&b | (a|b)&extZero
+	case asm.Or, asm.Xor:
+		return x.a.e.ext() & x.b.e.ext()
+	}
+	return extNone
 }
 
 // operandsClean reports whether the operation needs extended inputs.
@@ -225,11 +294,11 @@ type unary struct {
 	a     scalar
 	temps int
 	f     func(p *Program, dst asm.Register, temps []asm.Register)
-	keeps bool
+	upper ext
 }
 
 func (u unary) calls() bool { return u.a.e.calls() }
-func (u unary) clean() bool { return u.keeps }
+func (u unary) ext() ext    { return u.upper }
 func (u unary) gen(p *Program, dst asm.Register, scratch regs) {
 	scratch = scratch.without(dst)
 	u.a.load(p, dst, scratch)
@@ -257,19 +326,21 @@ type convert struct {
 
 func (c convert) calls() bool { return c.a.e.calls() }
 
-func (c convert) widening() bool { return c.size >= c.a.size }
-
-func (c convert) clean() bool {
-	if !c.widening() {
-		return false
+func (c convert) ext() ext {
+	switch {
+	case c.size == c.a.size:
+		// The same bits, another type.
+		return c.a.e.ext()
+	case c.size > c.a.size:
+		// Extended as the old type wants, which extends the new width
+		// alike.
+		return cleanExt(c.a.signed)
 	}
-	// The extended old value is the new value extended, unless a signed
-	// value widens into an unsigned one narrower than 64 bits.
-	return c.size == 8 || c.a.signed == c.signed || !c.a.signed && c.size > c.a.size
+	return extNone
 }
 
 func (c convert) gen(p *Program, dst asm.Register, scratch regs) {
-	if c.widening() {
+	if c.size > c.a.size {
 		c.a.load(p, dst, scratch)
 		return
 	}

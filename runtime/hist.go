@@ -94,7 +94,7 @@ func (h *histDecl) bucket(v scalar) U64 {
 		return n.Log2().Min(last)
 	}
 	base, step := int32(h.opts.Base), int32(h.opts.Step)
-	return numOf[uint64](unary{a: n.s(), keeps: true, f: func(p *Program, dst asm.Register, _ []asm.Register) {
+	return numOf[uint64](unary{a: n.s(), upper: extBoth, f: func(p *Program, dst asm.Register, _ []asm.Register) {
 		above, done := p.Label("bucket"), p.Label("bucket")
 		if base != 0 {
 			p.Emit(asm.JGE.Imm(dst, base, above), asm.Mov.Imm(dst, 0), asm.Ja.Label(done))

@@ -63,7 +63,7 @@ func numOf[T Integer](e expr) Num[T] { return Num[T]{e: e} }
 
 // Const is the constant v as a kernel-side value.
 func Const[T Integer](v T) Num[T] {
-	return numOf[T](constExpr{extend(int64(v), sizeOf[T](), signedOf[T]())})
+	return numOf[T](constExpr{v: extend(int64(v), sizeOf[T](), signedOf[T]()), size: sizeOf[T]()})
 }
 
 // Uint8 and its siblings are constants of each type: runtime.Uint64(1).
@@ -82,7 +82,7 @@ type errExpr struct{ err error }
 
 func (x errExpr) gen(p *Program, _ asm.Register, _ regs) { p.fail(x.err) }
 func (errExpr) calls() bool                              { return false }
-func (errExpr) clean() bool                              { return true }
+func (errExpr) ext() ext                                 { return extBoth }
 
 func (n Num[T]) valid() expr {
 	if n.e == nil {
@@ -199,7 +199,7 @@ func (n Num[T]) shift(op aluOp, c uint) Num[T] {
 	if c >= uint(8*sizeOf[T]()) {
 		return numOf[T](errExpr{fmt.Errorf("shift of a %d-bit value by %d", 8*sizeOf[T](), c)})
 	}
-	return numOf[T](binary{op: op, a: n.s(), b: scalar{e: constExpr{int64(c)}, size: 8}})
+	return numOf[T](binary{op: op, a: n.s(), b: scalar{e: constExpr{v: int64(c), size: 8}, size: 8}})
 }
 
 // Neg is -n.
@@ -233,7 +233,7 @@ func (n Num[T]) pick(v Num[T], smaller bool) Num[T] {
 // Log2 is floor(log2(n)) for n > 0, and 0 for 0: the bucket of a log2
 // histogram. n is taken as unsigned.
 func (n Num[T]) Log2() Num[T] {
-	return numOf[T](unary{a: n.s(), temps: 2, keeps: true, f: emitLog2})
+	return numOf[T](unary{a: n.s(), temps: 2, upper: extBoth, f: emitLog2})
 }
 
 // U8 converts n to an unsigned 8-bit value (C's (u8)n); its siblings
@@ -258,7 +258,7 @@ type choose struct {
 }
 
 func (c choose) calls() bool { return c.a.e.calls() || c.b.e.calls() }
-func (c choose) clean() bool { return true }
+func (c choose) ext() ext    { return cleanExt(c.a.signed) }
 func (c choose) gen(p *Program, dst asm.Register, scratch regs) {
 	scratch = scratch.without(dst)
 	end := p.Label("pick")
@@ -300,7 +300,7 @@ type signedDiv struct {
 }
 
 func (d signedDiv) calls() bool { return d.a.e.calls() || d.b.e.calls() }
-func (d signedDiv) clean() bool { return false }
+func (d signedDiv) ext() ext    { return extNone }
 func (d signedDiv) gen(p *Program, dst asm.Register, scratch regs) {
 	scratch = scratch.without(dst)
 	if d.a.e.calls() && d.b.e.calls() {

@@ -69,8 +69,8 @@ func (p Ptr) address() expr {
 			base.gen(prog, dst, scratch)
 			prog.Emit(withReloc(asm.Add.Imm(dst, 0), r))
 		},
-		helper:  base.calls(),
-		isClean: true,
+		helper: base.calls(),
+		upper:  extBoth,
 	}
 }
 
@@ -112,8 +112,8 @@ func readMember(p Ptr, name string, size int, signed bool) expr {
 				// the target kernel's layout needs.
 				prog.Emit(withReloc(asm.LoadMem(dst, dst, 0, asm.DWord), r))
 			},
-			helper:  base.calls(),
-			isClean: !signed,
+			helper: base.calls(),
+			upper:  memberExt(signed),
 		}
 	}
 	return genFunc{
@@ -130,9 +130,20 @@ func readMember(p Ptr, name string, size int, signed bool) expr {
 				withReloc(asm.LoadMem(dst, asm.RFP, slot, asm.DWord), &relocation{role: roleStackMember, typ: p.typ, path: path, size: size, signed: signed}),
 			)
 		},
-		helper:  true,
-		isClean: !signed,
+		helper: true,
+		upper:  memberExt(signed),
 	}
+}
+
+// memberExt is what a member read leaves above the member: zeroes for an
+// unsigned one (a load, or a bitfield's logical shift); for a signed one it
+// depends on the kernel (a load zero-extends, a bitfield's arithmetic shift
+// sign-extends), so nothing is promised.
+func memberExt(signed bool) ext {
+	if signed {
+		return extNone
+	}
+	return extZero
 }
 
 // Addr is a kernel address to copy bytes or a string from: a [Ptr] (the

@@ -96,7 +96,7 @@ type memLoad struct {
 }
 
 func (l memLoad) calls() bool { return false }
-func (l memLoad) clean() bool { return !l.signed || l.size == 8 }
+func (l memLoad) ext() ext    { return extZero }
 func (l memLoad) gen(p *Program, dst asm.Register, _ regs) {
 	if !l.m.check(p) {
 		return

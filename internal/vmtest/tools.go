@@ -43,9 +43,9 @@ func Tool(name string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// toolFiles returns the initramfs files for the named tools: the programs
-// and the libraries, from Debian's packages unpacked in the cache.
-func toolFiles(names []string) (map[string]cpioFile, error) {
+// toolRoots unpacks (once, in the cache) the Debian packages the tools
+// come from, and returns each one's folder by package.
+func toolRoots() (map[string]string, error) {
 	roots := map[string]string{}
 	err := withCache(func(cache string) error {
 		dir := filepath.Join(cache, "debs")
@@ -61,6 +61,28 @@ func toolFiles(names []string) (map[string]cpioFile, error) {
 		}
 		return nil
 	})
+	return roots, err
+}
+
+// ToolBinary is the host path of the libbpf-tools program name, from
+// Debian's package unpacked in the cache (downloaded when missing): for
+// reading, say its BPF object, not for running on the host.
+func ToolBinary(name string) (string, error) {
+	roots, err := toolRoots()
+	if err != nil {
+		return "", err
+	}
+	prog := filepath.Join(roots["libbpf-tools"], toolDir, name)
+	if name == "" || strings.Contains(name, "/") || !regular(prog) {
+		return "", fmt.Errorf("libbpf-tools has no %q", name)
+	}
+	return prog, nil
+}
+
+// toolFiles returns the initramfs files for the named tools: the programs
+// and the libraries, from Debian's packages unpacked in the cache.
+func toolFiles(names []string) (map[string]cpioFile, error) {
+	roots, err := toolRoots()
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,169 @@
+package bench
+
+import (
+	"bytes"
+	"debug/elf"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"text/tabwriter"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	fbtf "github.com/fentrygen/fentrygen/btf"
+	"github.com/fentrygen/fentrygen/example/argwatch"
+	"github.com/fentrygen/fentrygen/example/connwatch"
+	"github.com/fentrygen/fentrygen/example/execsnoop"
+	"github.com/fentrygen/fentrygen/example/readlat"
+	"github.com/fentrygen/fentrygen/example/vfsstat"
+	"github.com/fentrygen/fentrygen/internal/vmtest"
+	"github.com/fentrygen/fentrygen/runtime"
+)
+
+// slots counts instructions as the kernel does: a 64-bit immediate load
+// takes two.
+func slots(insns asm.Instructions) int {
+	n := 0
+	for _, ins := range insns {
+		n += int(ins.Size()) / asm.InstructionSize
+	}
+	return n
+}
+
+// pair is one of our programs and the C program it is compared with.
+type pair struct {
+	example, ours string
+	progs         func() []*runtime.Program
+	// twin is the C twin in twins/ (compiled here with clang -O2), or
+	// original the libbpf-tools program whose BPF object Debian ships.
+	twin, original, c string
+}
+
+func pairs() []pair {
+	var out []pair
+	add := func(example string, progs func() []*runtime.Program, twin, original string, names map[string]string) {
+		for ours, c := range names {
+			out = append(out, pair{example: example, ours: ours, progs: progs, twin: twin, original: original, c: c})
+		}
+	}
+	// Configured as a user would: the filters in.
+	connwatch.OnlyPid, connwatch.DeniedPort = 4242, 8080
+	argwatch.OnlyPid, execsnoop.OnlyParent = 4242, 4242
+	add("connwatch", connwatch.Programs, "connwatch", "", map[string]string{"onConnect": "on_connect", "onConnectExit": "on_connect_exit", "denyConnect": "deny_connect"})
+	add("argwatch", argwatch.Programs, "argwatch", "", map[string]string{"onMmap": "on_mmap", "onUid": "on_uid"})
+	add("execsnoop", execsnoop.Programs, "execsnoop", "", map[string]string{"onExec": "on_exec"})
+	add("readlat", readlat.Programs, "readlat", "", map[string]string{"onEntry": "on_entry", "onExit": "on_exit"})
+	add("vfsstat", vfsstat.Programs, "", "vfsstat", map[string]string{"onRead": "fentry_vfs_read", "onWrite": "fentry_vfs_write", "onFsync": "fentry_vfs_fsync", "onOpen": "fentry_vfs_open", "onCreate": "fentry_vfs_create"})
+	sort.Slice(out, func(i, j int) bool { return out[i].example+out[i].ours < out[j].example+out[j].ours })
+	return out
+}
+
+// twins compiles bench/twins/*.bpf.c with clang -O2 against a vmlinux.h of
+// the running kernel (bpftool), as a C user would, and returns their
+// programs by twin and name. It skips the test, loudly, without the tools.
+func twins(t *testing.T) map[string]map[string]*ebpf.ProgramSpec {
+	t.Helper()
+	for _, tool := range []string{"clang", "bpftool"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("!!! NOT RUN: %s not found (bench/run installs clang, llvm, libbpf-dev and bpftool)", tool)
+		}
+	}
+	if _, err := os.Stat(fbtf.KernelPath); err != nil {
+		t.Skipf("!!! NOT RUN: no %s to make vmlinux.h from", fbtf.KernelPath)
+	}
+	dir := t.TempDir()
+	vmlinux, err := exec.Command("bpftool", "btf", "dump", "file", fbtf.KernelPath, "format", "c").Output()
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "vmlinux.h"), vmlinux, 0o644))
+	sources, err := filepath.Glob(filepath.Join("twins", "*.bpf.c"))
+	require.NoError(t, err)
+	out := map[string]map[string]*ebpf.ProgramSpec{}
+	for _, src := range sources {
+		name := strings.TrimSuffix(filepath.Base(src), ".bpf.c")
+		obj := filepath.Join(dir, name+".o")
+		cmd := exec.Command("clang", "-O2", "-g", "-target", "bpf", "-D__TARGET_ARCH_x86", "-I", dir, "-c", src, "-o", obj)
+		msg, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", msg)
+		spec, err := ebpf.LoadCollectionSpec(obj)
+		require.NoError(t, err)
+		out[name] = spec.Programs
+	}
+	return out
+}
+
+// originalPrograms reads the BPF object that a libbpf-tools binary embeds
+// (its skeleton): the ELF whose machine is BPF.
+func originalPrograms(t *testing.T, tool string) map[string]*ebpf.ProgramSpec {
+	t.Helper()
+	path, err := vmtest.ToolBinary(tool)
+	if err != nil {
+		t.Skipf("!!! NOT RUN: Debian's libbpf-tools cannot be had here: %v", err)
+	}
+	bin, err := os.ReadFile(path)
+	require.NoError(t, err)
+	for off := 0; ; {
+		i := bytes.Index(bin[off:], []byte(elf.ELFMAG))
+		require.GreaterOrEqual(t, i, 0, "%s embeds no BPF object", path)
+		start := off + i
+		off = start + len(elf.ELFMAG)
+		if start+64 > len(bin) || elf.Machine(binary.LittleEndian.Uint16(bin[start+18:])) != elf.EM_BPF {
+			continue
+		}
+		shoff := binary.LittleEndian.Uint64(bin[start+40:])
+		end := start + int(shoff) + int(binary.LittleEndian.Uint16(bin[start+58:]))*int(binary.LittleEndian.Uint16(bin[start+60:]))
+		spec, err := ebpf.LoadCollectionSpecFromReader(bytes.NewReader(bin[start:end]))
+		require.NoError(t, err)
+		return spec.Programs
+	}
+}
+
+// TestInstructions compares the instructions each example program emits
+// (relocated for the running kernel) with clang -O2's for the same logic in
+// C: the twins in twins/, and for ports, libbpf-tools' own programs as
+// Debian built them. No program may be longer than its twin.
+func TestInstructions(t *testing.T) {
+	compiled := twins(t)
+	target, err := runtime.KernelTarget()
+	require.NoError(t, err)
+	built := map[string][]*runtime.Program{}
+	originals := map[string]map[string]*ebpf.ProgramSpec{}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "program\tfentrygen\tclang\tratio\tC is\t")
+	for _, pr := range pairs() {
+		if built[pr.example] == nil {
+			built[pr.example] = pr.progs()
+		}
+		var ours *runtime.Program
+		for _, p := range built[pr.example] {
+			if p.Info().Name == pr.ours {
+				ours = p
+			}
+		}
+		require.NotNil(t, ours, "%s.%s", pr.example, pr.ours)
+		spec, err := ours.Spec(target)
+		require.NoError(t, err)
+		var c *ebpf.ProgramSpec
+		what := "twin"
+		if pr.twin != "" {
+			c = compiled[pr.twin][pr.c]
+		} else {
+			if originals[pr.original] == nil {
+				originals[pr.original] = originalPrograms(t, pr.original)
+			}
+			c, what = originals[pr.original][pr.c], "libbpf-tools"
+		}
+		require.NotNil(t, c, "C program %s", pr.c)
+		n, m := slots(spec.Instructions), slots(c.Instructions)
+		fmt.Fprintf(tw, "%s.%s\t%d\t%d\t%.2fx\t%s\t\n", pr.example, pr.ours, n, m, float64(n)/float64(m), what)
+		assert.LessOrEqual(t, n, m, "%s.%s emits %d instructions, clang %d for %s", pr.example, pr.ours, n, m, pr.c)
+	}
+	tw.Flush()
+}
