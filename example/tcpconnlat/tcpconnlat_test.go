@@ -1,0 +1,137 @@
+package tcpconnlat_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"github.com/fentrygen/fentrygen/example/tcpconnlat"
+	"github.com/fentrygen/fentrygen/internal/vmtest"
+	"github.com/fentrygen/fentrygen/runtime"
+)
+
+func TestMain(m *testing.M) { vmtest.Main(m, vmtest.Tools("tcpconnlat")) }
+
+const header = "PID    COMM         IP SADDR            LPORT  DADDR            DPORT LAT(ms)"
+
+// connects reads tcpconnlat -L output: each line but its latency, sorted
+// (the original's perf buffer orders events by CPU, not by time), and the
+// latencies by line.
+func connects(t *testing.T, out string) ([]string, map[string]float64) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	require.Equal(t, header, lines[0], "the header")
+	var conns []string
+	lat := map[string]float64{}
+	for _, line := range lines[1:] {
+		i := strings.LastIndexByte(line, ' ')
+		require.Positive(t, i, line)
+		ms, err := strconv.ParseFloat(line[i+1:], 64)
+		require.NoError(t, err, line)
+		require.Equal(t, fmt.Sprintf("%.2f", ms), line[i+1:], line)
+		conns = append(conns, line[:i])
+		lat[line[:i]] = ms
+	}
+	slices.Sort(conns)
+	return conns, lat
+}
+
+// closedPort is a loopback port of family where nothing listens: connects
+// to it are refused with a RST.
+func closedPort(t *testing.T, family int) uint16 {
+	fd, port := vmtest.ListenBacklog(t, family, 1)
+	require.NoError(t, unix.Close(fd))
+	return port
+}
+
+// TestVMSideBySide runs the port and Debian's libbpf-tools tcpconnlat,
+// both with -L and -p for this process, over 3 IPv4 and 2 IPv6 loopback
+// connects to listeners and one refused connect of each family (the RST
+// ends SYN_SENT too). Each prints exactly the 7 lines the connects imply,
+// pid, comm, addresses and ports (ground truth), and the same lines. The
+// latencies are each tool's own timings: the two tools' programs run one
+// after the other at each hook, microseconds apart on hardware, but the
+// guest is emulated (QEMU TCG) on a shared host: a program's first run is
+// translated and a vCPU can stall for milliseconds between them, so they
+// agree within 5 ms per connect.
+func TestVMSideBySide(t *testing.T) {
+	vmtest.Run(t, func(t *testing.T) {
+		pid := os.Getpid()
+		warm, err := tcpconnlat.Load(runtime.Options{})
+		require.NoError(t, err)
+		require.NoError(t, warm.Close())
+		c := vmtest.StartTool(t, "tcpconnlat", 3, "-L", "-p", fmt.Sprint(pid))
+		var ours bytes.Buffer
+		ctx, cancel := context.WithCancel(context.Background())
+		done, attached := make(chan error, 1), make(chan struct{})
+		go func() {
+			done <- tcpconnlat.Run(ctx, &ours, tcpconnlat.Options{Pid: uint32(pid), Lport: true, Attached: func() { close(attached) }})
+		}()
+		select {
+		case <-attached:
+		case err := <-done:
+			require.NoError(t, err)
+		}
+
+		type target struct {
+			family, ip, n int
+			addr          string
+			refused       bool
+		}
+		workload := []target{
+			{unix.AF_INET, 4, 3, "127.0.0.1", false},
+			{unix.AF_INET6, 6, 2, "::1", false},
+			{unix.AF_INET, 4, 1, "127.0.0.1", true},
+			{unix.AF_INET6, 6, 1, "::1", true},
+		}
+		var want []string
+		for _, w := range workload {
+			var port uint16
+			if w.refused {
+				port = closedPort(t, w.family)
+			} else {
+				_, port = vmtest.ListenBacklog(t, w.family, 16)
+			}
+			for range w.n {
+				lport, err := vmtest.ConnectHeld(t, w.family, port)
+				if w.refused {
+					require.ErrorIs(t, err, syscall.ECONNREFUSED)
+				} else {
+					require.NoError(t, err)
+				}
+				want = append(want, fmt.Sprintf("%-6d %-12.12s %-2d %-16s %-6d %-16s %-5d", pid, vmtest.Comm(), w.ip, w.addr, lport, w.addr, port))
+			}
+		}
+		slices.Sort(want)
+
+		// The original polls its perf buffer every 100 ms and prints
+		// what it read before it exits on SIGINT.
+		time.Sleep(500 * time.Millisecond)
+		theirs := c.Interrupt(t)
+		cancel()
+		require.NoError(t, <-done)
+		t.Logf("fentrygen:\n%s\nlibbpf-tools:\n%s", ours.String(), theirs)
+		o, oLat := connects(t, ours.String())
+		c2, cLat := connects(t, theirs)
+		assert.Equal(t, want, o, "fentrygen")
+		assert.Equal(t, want, c2, "libbpf-tools")
+		var maxDiff, maxLat float64
+		for conn, ms := range oLat {
+			d := ms - cLat[conn]
+			maxDiff, maxLat = max(maxDiff, d, -d), max(maxLat, ms, cLat[conn])
+			assert.InDelta(t, cLat[conn], ms, 5, "latency of %s", conn)
+		}
+		vmtest.Summary(t, "side-by-side tcpconnlat on %s (-L -p, 5 loopback connects + 2 refused, v4 and v6): fentrygen %d lines | libbpf-tools %d lines, the same; latencies up to %.2f ms differ by %.2f ms at most (tolerance 5) | agree", runtime.KernelRelease(), len(o), len(c2), maxLat, maxDiff)
+	})
+}
