@@ -1,6 +1,11 @@
 package vmtest
 
 import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"sync"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -70,4 +75,73 @@ func ConnectHeld(t *testing.T, family int, port uint16) (lport uint16, err error
 		lport = portOf(sa)
 	}
 	return lport, err
+}
+
+// Echo starts a TCP server on 127.0.0.1 that echoes what each connection
+// sends, without keepalive probes, until the test ends, and returns its
+// port.
+func Echo(t *testing.T) uint16 {
+	t.Helper()
+	ln, err := (&net.ListenConfig{KeepAlive: -1}).Listen(context.Background(), "tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			go func() {
+				buf := make([]byte, 512)
+				for {
+					n, err := c.Read(buf)
+					if err != nil {
+						return
+					}
+					if _, err := c.Write(buf[:n]); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return uint16(ln.Addr().(*net.TCPAddr).Port)
+}
+
+// PingPong makes n request-response round trips of one byte each way over
+// one TCP connection to 127.0.0.1:port (an [Echo] server), without
+// keepalive probes, and keeps the connection open until the test ends
+// (closing it would send more segments). It returns the client's port.
+func PingPong(t *testing.T, port uint16, n int) uint16 {
+	t.Helper()
+	c, err := (&net.Dialer{KeepAlive: -1}).Dial("tcp4", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	buf := make([]byte, 1)
+	for i := range n {
+		buf[0] = byte(i)
+		if _, err := c.Write(buf); err != nil {
+			t.Fatalf("write: %v", err)
+		}
+		if _, err := io.ReadFull(c, buf); err != nil {
+			t.Fatalf("read: %v", err)
+		}
+	}
+	return uint16(c.LocalAddr().(*net.TCPAddr).Port)
 }
