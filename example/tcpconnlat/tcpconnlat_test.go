@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -133,5 +134,56 @@ func TestVMSideBySide(t *testing.T) {
 			assert.InDelta(t, cLat[conn], ms, 5, "latency of %s", conn)
 		}
 		vmtest.Summary(t, "side-by-side tcpconnlat on %s (-L -p, 5 loopback connects + 2 refused, v4 and v6): fentrygen %d lines | libbpf-tools %d lines, the same; latencies up to %.2f ms differ by %.2f ms at most (tolerance 5) | agree", runtime.KernelRelease(), len(o), len(c2), maxLat, maxDiff)
+	})
+}
+
+// TestVMTimestampAndMin runs the port and the original with -t, then with
+// a min_ms of 100 seconds, over two loopback connects each time. With -t
+// both print the same two lines (without -L), the first at 0.000 seconds
+// (the time column counts from each tool's first event); with the
+// threshold, neither prints any.
+func TestVMTimestampAndMin(t *testing.T) {
+	vmtest.Run(t, func(t *testing.T) {
+		pid := os.Getpid()
+		port := vmtest.Listen(t)
+		for _, minMs := range []string{"", "100000"} {
+			args := []string{"-t", "-p", fmt.Sprint(pid)}
+			opts := tcpconnlat.Options{Pid: uint32(pid), Timestamp: true}
+			if minMs != "" {
+				args, opts.MinUs = append(args, minMs), 100000*1000
+			}
+			c := vmtest.StartTool(t, "tcpconnlat", 3, args...)
+			var ours bytes.Buffer
+			ctx, cancel := context.WithCancel(context.Background())
+			done, attached := make(chan error, 1), make(chan struct{})
+			opts.Attached = func() { close(attached) }
+			go func() { done <- tcpconnlat.Run(ctx, &ours, opts) }()
+			<-attached
+			for range 2 {
+				require.NoError(t, vmtest.Connect(port))
+			}
+			time.Sleep(500 * time.Millisecond)
+			theirs := c.Interrupt(t)
+			cancel()
+			require.NoError(t, <-done)
+			t.Logf("tcpconnlat %s\nfentrygen:\n%s\nlibbpf-tools:\n%s", strings.Join(args, " "), ours.String(), theirs)
+			// TIME(s) and LAT(ms) are each tool's own timings.
+			re := regexp.MustCompile(`(?m)^(\d+\.\d{3}) +(.*) \d+\.\d\d$`)
+			const header = "TIME(s)   PID    COMM         IP SADDR            DADDR            DPORT LAT(ms)\n"
+			for _, out := range []string{ours.String(), theirs} {
+				require.True(t, strings.HasPrefix(out, header), out)
+				lines := re.FindAllStringSubmatch(out, -1)
+				assert.Len(t, strings.Split(strings.TrimSpace(out), "\n"), len(lines)+1, "every line parses")
+				if minMs != "" {
+					assert.Empty(t, lines, "no connect takes 100 s")
+					continue
+				}
+				require.Len(t, lines, 2)
+				assert.Equal(t, "0.000", lines[0][1])
+				for _, l := range lines {
+					assert.Equal(t, fmt.Sprintf("%-6d %-12.12s %-2d %-16s %-16s %-5d", pid, vmtest.Comm(), 4, "127.0.0.1", "127.0.0.1", port), l[2])
+				}
+			}
+		}
 	})
 }
