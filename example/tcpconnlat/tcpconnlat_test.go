@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"regexp"
 	"slices"
@@ -63,9 +64,10 @@ func closedPort(t *testing.T, family int) uint16 {
 // pid, comm, addresses and ports (ground truth), and the same lines. The
 // latencies are each tool's own timings: the two tools' programs run one
 // after the other at each hook, microseconds apart on hardware, but the
-// guest is emulated (QEMU TCG) on a shared host: a program's first run is
-// translated and a vCPU can stall for milliseconds between them, so they
-// agree within 5 ms per connect.
+// guest is emulated (QEMU TCG) on a shared host, where a program's first
+// run is translated and a vCPU can stall between the two tools' programs
+// (up to 9 ms seen): the latencies agree within 1 ms for most connects
+// (the median difference) and within 20 ms for each.
 func TestVMSideBySide(t *testing.T) {
 	vmtest.Run(t, func(t *testing.T) {
 		pid := os.Getpid()
@@ -111,7 +113,8 @@ func TestVMSideBySide(t *testing.T) {
 				} else {
 					require.NoError(t, err)
 				}
-				want = append(want, fmt.Sprintf("%-6d %-12.12s %-2d %-16s %-6d %-16s %-5d", pid, vmtest.Comm(), w.ip, w.addr, lport, w.addr, port))
+				line := fmt.Sprintf("%-6d %-12.12s %-2d %-16s %-6d %-16s %-5d", pid, vmtest.Comm(), w.ip, w.addr, lport, w.addr, port)
+				want = append(want, line)
 			}
 		}
 		slices.Sort(want)
@@ -127,13 +130,17 @@ func TestVMSideBySide(t *testing.T) {
 		c2, cLat := connects(t, theirs)
 		assert.Equal(t, want, o, "fentrygen")
 		assert.Equal(t, want, c2, "libbpf-tools")
-		var maxDiff, maxLat float64
+		var diffs []float64
+		var maxLat float64
 		for conn, ms := range oLat {
-			d := ms - cLat[conn]
-			maxDiff, maxLat = max(maxDiff, d, -d), max(maxLat, ms, cLat[conn])
-			assert.InDelta(t, cLat[conn], ms, 5, "latency of %s", conn)
+			diffs = append(diffs, math.Abs(ms-cLat[conn]))
+			maxLat = max(maxLat, ms, cLat[conn])
+			assert.InDelta(t, cLat[conn], ms, 20, "latency of %s", conn)
 		}
-		vmtest.Summary(t, "side-by-side tcpconnlat on %s (-L -p, 5 loopback connects + 2 refused, v4 and v6): fentrygen %d lines | libbpf-tools %d lines, the same; latencies up to %.2f ms differ by %.2f ms at most (tolerance 5) | agree", runtime.KernelRelease(), len(o), len(c2), maxLat, maxDiff)
+		slices.Sort(diffs)
+		median := diffs[len(diffs)/2]
+		assert.LessOrEqual(t, median, 1.0, "most latencies agree within 1 ms: %v", diffs)
+		vmtest.Summary(t, "side-by-side tcpconnlat on %s (-L -p, 5 loopback connects + 2 refused, v4 and v6): fentrygen %d lines | libbpf-tools %d lines, the same; latencies up to %.2f ms differ by %.2f ms (median), %.2f ms at most (tolerance 1 ms median, 20 ms each) | agree", runtime.KernelRelease(), len(o), len(c2), maxLat, median, diffs[len(diffs)-1])
 	})
 }
 
