@@ -33,6 +33,17 @@ func Ntoa(addr uint32) string {
 	return Ntop(unix.AF_INET, binary.NativeEndian.AppendUint32(nil, addr))
 }
 
+// Be32 is an IPv4 address as the kernel keeps it (a __be32) read into a
+// uint32: what Ntoa prints.
+func Be32(addr netip.Addr) uint32 {
+	b := addr.As4()
+	return binary.NativeEndian.Uint32(b[:])
+}
+
+// Htons is htons: a port in host order as the kernel keeps it in a
+// __be16, read into a uint16.
+func Htons(port uint16) uint16 { return Ntohs(port) }
+
 // Ntohs is ntohs: a port kept in network byte order (a __be16 read into a
 // uint16) in host order.
 func Ntohs(port uint16) uint16 {

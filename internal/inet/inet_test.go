@@ -30,4 +30,6 @@ func TestNtop(t *testing.T) {
 	copy(be[:], []byte{10, 1, 2, 3, 0x1f, 0x90})
 	assert.Equal(t, "10.1.2.3", Ntoa(binary.NativeEndian.Uint32(be[:4])))
 	assert.Equal(t, uint16(8080), Ntohs(binary.NativeEndian.Uint16(be[4:])))
+	assert.Equal(t, binary.NativeEndian.Uint32(be[:4]), Be32(netip.MustParseAddr("10.1.2.3")))
+	assert.Equal(t, binary.NativeEndian.Uint16(be[4:]), Htons(8080))
 }
