@@ -145,6 +145,6 @@ func TestVMSideBySide(t *testing.T) {
 		}
 		assert.Equal(t, wantTheirs, c2, "libbpf-tools, IPv6 addresses cut to 32 bits")
 		assert.Equal(t, c2, oTrunc, "the same lines but for the original's IPv6 addresses")
-		vmtest.Summary(t, "side-by-side solisten on %s (-p, 5 listen calls: v4, v6 ::1, dual-stack ::, autobind, EINVAL): fentrygen %d lines, ::1 | libbpf-tools %d lines, :: (its v0.26 bug keeps 32 bits of IPv6 addresses) | agree exactly but for that", runtime.KernelRelease(), len(o), len(c2))
+		vmtest.Summary(t, "side-by-side solisten on %s: fentrygen %d lines, ::1 | libbpf-tools %d lines, :: (its v0.26 bug keeps 32 bits of IPv6 addresses) | agree exactly but for that (-p; listen on v4, v6 ::1, dual-stack ::, autobind, EINVAL)", runtime.KernelRelease(), len(o), len(c2))
 	})
 }

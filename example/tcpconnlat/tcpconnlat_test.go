@@ -140,7 +140,7 @@ func TestVMSideBySide(t *testing.T) {
 		slices.Sort(diffs)
 		median := diffs[len(diffs)/2]
 		assert.LessOrEqual(t, median, 1.0, "most latencies agree within 1 ms: %v", diffs)
-		vmtest.Summary(t, "side-by-side tcpconnlat on %s (-L -p, 5 loopback connects + 2 refused, v4 and v6): fentrygen %d lines | libbpf-tools %d lines, the same; latencies up to %.2f ms differ by %.2f ms (median), %.2f ms at most (tolerance 1 ms median, 20 ms each) | agree", runtime.KernelRelease(), len(o), len(c2), maxLat, median, diffs[len(diffs)-1])
+		vmtest.Summary(t, "side-by-side tcpconnlat on %s: fentrygen %d lines | libbpf-tools %d lines | agree: the same lines; latencies up to %.2f ms differ by %.2f ms (median), %.2f ms at most (tolerance 1 ms median, 20 ms each) (-L -p; 5 loopback connects + 2 refused, v4 and v6)", runtime.KernelRelease(), len(o), len(c2), maxLat, median, diffs[len(diffs)-1])
 	})
 }
 

@@ -112,7 +112,7 @@ func TestVMSideBySide(t *testing.T) {
 		assert.Equal(t, c[title].Text, o[title].Text, "the same histogram and average, character for character")
 		summary = append(summary, fmt.Sprintf("-m -e: %q %d/%d samples", title, o[title].Total(), c[title].Total()))
 
-		vmtest.Summary(t, "side-by-side tcprtt on %s (loopback ping-pong x%d): fentrygen | libbpf-tools: %s | agree exactly", runtime.KernelRelease(), n, strings.Join(summary, ", "))
+		vmtest.Summary(t, "side-by-side tcprtt on %s: fentrygen | libbpf-tools: %s | agree exactly (loopback ping-pong x%d)", runtime.KernelRelease(), strings.Join(summary, ", "), n)
 	})
 }
 
@@ -146,7 +146,7 @@ func TestVMLocalFilters(t *testing.T) {
 		const title = "Local Address = 127.0.0.1 "
 		require.Equal(t, []string{title}, slices.Collect(maps.Keys(o)))
 		assert.GreaterOrEqual(t, o[title].Total(), uint64(n), "the server receives n segments")
-		vmtest.Summary(t, "tcprtt -p -a -b on %s (the original cannot load them): fentrygen %q %d samples for %d round trips", runtime.KernelRelease(), title, o[title].Total(), n)
+		vmtest.Summary(t, "tcprtt -p -a -b on %s: fentrygen %q %d samples for %d round trips (the original cannot load these flags)", runtime.KernelRelease(), title, o[title].Total(), n)
 	})
 }
 

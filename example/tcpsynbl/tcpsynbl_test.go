@@ -121,7 +121,7 @@ func TestVMSideBySide(t *testing.T) {
 			}
 			summary = append(summary, fmt.Sprintf("tcpsynbl %s [fentrygen: %s; libbpf-tools: %s] %s", cmp.Or(flag, "(no flag)"), ourLinks, theirLinks, strings.Join(figures, ", ")))
 		}
-		vmtest.Summary(t, "side-by-side tcpsynbl on %s (tcp4 backlog 16 x10, tcp6 backlog 8 x5, no accept): fentrygen | libbpf-tools: %s | agree exactly",
+		vmtest.Summary(t, "side-by-side tcpsynbl on %s: fentrygen | libbpf-tools: %s | agree exactly (tcp4 backlog 16 x10, tcp6 backlog 8 x5, no accept)",
 			runtime.KernelRelease(), strings.Join(summary, "; "))
 	})
 }
