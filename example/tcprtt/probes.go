@@ -27,6 +27,8 @@ type Ext struct {
 //fentrygen:map max=10240
 var hists runtime.Log2HistBy[runtime.U64]
 
+// exts are, with -e, the sums behind each histogram's average.
+//
 //fentrygen:map max=10240
 var exts runtime.Hash[runtime.U64, ExtView]
 
