@@ -121,14 +121,14 @@ func (s SockCommon) Ptr() runtime.Ptr {
 	return s.ptr
 }
 
-// SkcRcvSaddr reads skc_rcv_saddr (__be32).
-func (s SockCommon) SkcRcvSaddr() runtime.U32 {
-	return runtime.Field[uint32](s.ptr, "skc_rcv_saddr")
-}
-
 // SkcFamily reads skc_family (short unsigned int).
 func (s SockCommon) SkcFamily() runtime.U16 {
 	return runtime.Field[uint16](s.ptr, "skc_family")
+}
+
+// SkcRcvSaddr reads skc_rcv_saddr (__be32).
+func (s SockCommon) SkcRcvSaddr() runtime.U32 {
+	return runtime.Field[uint32](s.ptr, "skc_rcv_saddr")
 }
 
 // SkcV6RcvSaddr is the member skc_v6_rcv_saddr (struct in6_addr), held by value.
@@ -146,14 +146,14 @@ func (s Socket) Ptr() runtime.Ptr {
 	return s.ptr
 }
 
-// Type reads type (short int).
-func (s Socket) Type() runtime.S16 {
-	return runtime.Field[int16](s.ptr, "type")
-}
-
 // Sk follows the pointer sk (struct sock *): one load.
 func (s Socket) Sk() Sock {
 	return Sock{ptr: s.ptr.Deref("sk", "sock")}
+}
+
+// Type reads type (short int).
+func (s Socket) Type() runtime.S16 {
+	return runtime.Field[int16](s.ptr, "type")
 }
 
 // EventView is a Event as probes build it to send to the ring buffer; fields sit at the
@@ -167,34 +167,9 @@ func NewEventView(p runtime.Ctx) EventView {
 	return EventView{runtime.NewView[Event](p)}
 }
 
-// Addr6 is the byte array Addr6, to copy into another view.
-func (v EventView) Addr6() runtime.Bytes {
-	return runtime.BytesOf(v.ViewOf.View, unsafe.Offsetof(Event{}.Addr6), unsafe.Sizeof(Event{}.Addr6))
-}
-
-// SetAddr6 copies b into Addr6.
-func (v EventView) SetAddr6(b runtime.Bytes) {
-	runtime.SetBytes(v.ViewOf.View, unsafe.Offsetof(Event{}.Addr6), unsafe.Sizeof(Event{}.Addr6), b)
-}
-
-// SetAddr6FromString copies the NUL-terminated kernel string at a into Addr6.
-func (v EventView) SetAddr6FromString(a runtime.Addr) {
-	runtime.SetString(v.ViewOf.View, unsafe.Offsetof(Event{}.Addr6), unsafe.Sizeof(Event{}.Addr6), a)
-}
-
 // SetAddr6FromKernel copies the bytes at kernel address a into Addr6.
 func (v EventView) SetAddr6FromKernel(a runtime.Addr) {
 	runtime.SetKernelBytes(v.ViewOf.View, unsafe.Offsetof(Event{}.Addr6), unsafe.Sizeof(Event{}.Addr6), a)
-}
-
-// SetAddr6FromCurrent stores the current task's comm into Addr6.
-func (v EventView) SetAddr6FromCurrent() {
-	runtime.SetComm(v.ViewOf.View, unsafe.Offsetof(Event{}.Addr6), unsafe.Sizeof(Event{}.Addr6))
-}
-
-// Addr4 reads Addr4.
-func (v EventView) Addr4() runtime.U32 {
-	return runtime.Get[uint32](v.ViewOf.View, unsafe.Offsetof(Event{}.Addr4))
 }
 
 // SetAddr4 stores x into Addr4.
@@ -202,29 +177,9 @@ func (v EventView) SetAddr4(x runtime.U32) {
 	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Event{}.Addr4), x)
 }
 
-// AddAddr4 adds x to Addr4 atomically.
-func (v EventView) AddAddr4(x runtime.U32) {
-	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(Event{}.Addr4), x)
-}
-
-// Pid reads Pid.
-func (v EventView) Pid() runtime.U32 {
-	return runtime.Get[uint32](v.ViewOf.View, unsafe.Offsetof(Event{}.Pid))
-}
-
 // SetPid stores x into Pid.
 func (v EventView) SetPid(x runtime.U32) {
 	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Event{}.Pid), x)
-}
-
-// AddPid adds x to Pid atomically.
-func (v EventView) AddPid(x runtime.U32) {
-	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(Event{}.Pid), x)
-}
-
-// Backlog reads Backlog.
-func (v EventView) Backlog() runtime.S32 {
-	return runtime.Get[int32](v.ViewOf.View, unsafe.Offsetof(Event{}.Backlog))
 }
 
 // SetBacklog stores x into Backlog.
@@ -232,24 +187,9 @@ func (v EventView) SetBacklog(x runtime.S32) {
 	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Event{}.Backlog), x)
 }
 
-// AddBacklog adds x to Backlog atomically.
-func (v EventView) AddBacklog(x runtime.S32) {
-	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(Event{}.Backlog), x)
-}
-
-// Ret reads Ret.
-func (v EventView) Ret() runtime.S32 {
-	return runtime.Get[int32](v.ViewOf.View, unsafe.Offsetof(Event{}.Ret))
-}
-
 // SetRet stores x into Ret.
 func (v EventView) SetRet(x runtime.S32) {
 	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Event{}.Ret), x)
-}
-
-// AddRet adds x to Ret atomically.
-func (v EventView) AddRet(x runtime.S32) {
-	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(Event{}.Ret), x)
 }
 
 // Family reads Family.
@@ -262,44 +202,14 @@ func (v EventView) SetFamily(x runtime.U16) {
 	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Event{}.Family), x)
 }
 
-// Type reads Type.
-func (v EventView) Type() runtime.S16 {
-	return runtime.Get[int16](v.ViewOf.View, unsafe.Offsetof(Event{}.Type))
-}
-
 // SetType stores x into Type.
 func (v EventView) SetType(x runtime.S16) {
 	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Event{}.Type), x)
 }
 
-// Sport reads Sport.
-func (v EventView) Sport() runtime.U16 {
-	return runtime.Get[uint16](v.ViewOf.View, unsafe.Offsetof(Event{}.Sport))
-}
-
 // SetSport stores x into Sport.
 func (v EventView) SetSport(x runtime.U16) {
 	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Event{}.Sport), x)
-}
-
-// Task is the byte array Task, to copy into another view.
-func (v EventView) Task() runtime.Bytes {
-	return runtime.BytesOf(v.ViewOf.View, unsafe.Offsetof(Event{}.Task), unsafe.Sizeof(Event{}.Task))
-}
-
-// SetTask copies b into Task.
-func (v EventView) SetTask(b runtime.Bytes) {
-	runtime.SetBytes(v.ViewOf.View, unsafe.Offsetof(Event{}.Task), unsafe.Sizeof(Event{}.Task), b)
-}
-
-// SetTaskFromString copies the NUL-terminated kernel string at a into Task.
-func (v EventView) SetTaskFromString(a runtime.Addr) {
-	runtime.SetString(v.ViewOf.View, unsafe.Offsetof(Event{}.Task), unsafe.Sizeof(Event{}.Task), a)
-}
-
-// SetTaskFromKernel copies the bytes at kernel address a into Task.
-func (v EventView) SetTaskFromKernel(a runtime.Addr) {
-	runtime.SetKernelBytes(v.ViewOf.View, unsafe.Offsetof(Event{}.Task), unsafe.Sizeof(Event{}.Task), a)
 }
 
 // SetTaskFromCurrent stores the current task's comm into Task.

@@ -199,14 +199,14 @@ func (s SockCommon) SkcDaddr() runtime.U32 {
 	return runtime.Field[uint32](s.ptr, "skc_daddr")
 }
 
-// SkcRcvSaddr reads skc_rcv_saddr (__be32).
-func (s SockCommon) SkcRcvSaddr() runtime.U32 {
-	return runtime.Field[uint32](s.ptr, "skc_rcv_saddr")
-}
-
 // SkcDport reads skc_dport (__be16).
 func (s SockCommon) SkcDport() runtime.U16 {
 	return runtime.Field[uint16](s.ptr, "skc_dport")
+}
+
+// SkcFamily reads skc_family (short unsigned int).
+func (s SockCommon) SkcFamily() runtime.U16 {
+	return runtime.Field[uint16](s.ptr, "skc_family")
 }
 
 // SkcNum reads skc_num (__u16).
@@ -214,9 +214,9 @@ func (s SockCommon) SkcNum() runtime.U16 {
 	return runtime.Field[uint16](s.ptr, "skc_num")
 }
 
-// SkcFamily reads skc_family (short unsigned int).
-func (s SockCommon) SkcFamily() runtime.U16 {
-	return runtime.Field[uint16](s.ptr, "skc_family")
+// SkcRcvSaddr reads skc_rcv_saddr (__be32).
+func (s SockCommon) SkcRcvSaddr() runtime.U32 {
+	return runtime.Field[uint32](s.ptr, "skc_rcv_saddr")
 }
 
 // SkcState reads skc_state (volatile unsigned char).
@@ -245,44 +245,9 @@ func NewEventView(p runtime.Ctx) EventView {
 	return EventView{runtime.NewView[Event](p)}
 }
 
-// Saddr6 is the byte array Saddr6, to copy into another view.
-func (v EventView) Saddr6() runtime.Bytes {
-	return runtime.BytesOf(v.ViewOf.View, unsafe.Offsetof(Event{}.Saddr6), unsafe.Sizeof(Event{}.Saddr6))
-}
-
-// SetSaddr6 copies b into Saddr6.
-func (v EventView) SetSaddr6(b runtime.Bytes) {
-	runtime.SetBytes(v.ViewOf.View, unsafe.Offsetof(Event{}.Saddr6), unsafe.Sizeof(Event{}.Saddr6), b)
-}
-
-// SetSaddr6FromString copies the NUL-terminated kernel string at a into Saddr6.
-func (v EventView) SetSaddr6FromString(a runtime.Addr) {
-	runtime.SetString(v.ViewOf.View, unsafe.Offsetof(Event{}.Saddr6), unsafe.Sizeof(Event{}.Saddr6), a)
-}
-
 // SetSaddr6FromKernel copies the bytes at kernel address a into Saddr6.
 func (v EventView) SetSaddr6FromKernel(a runtime.Addr) {
 	runtime.SetKernelBytes(v.ViewOf.View, unsafe.Offsetof(Event{}.Saddr6), unsafe.Sizeof(Event{}.Saddr6), a)
-}
-
-// SetSaddr6FromCurrent stores the current task's comm into Saddr6.
-func (v EventView) SetSaddr6FromCurrent() {
-	runtime.SetComm(v.ViewOf.View, unsafe.Offsetof(Event{}.Saddr6), unsafe.Sizeof(Event{}.Saddr6))
-}
-
-// Daddr6 is the byte array Daddr6, to copy into another view.
-func (v EventView) Daddr6() runtime.Bytes {
-	return runtime.BytesOf(v.ViewOf.View, unsafe.Offsetof(Event{}.Daddr6), unsafe.Sizeof(Event{}.Daddr6))
-}
-
-// SetDaddr6 copies b into Daddr6.
-func (v EventView) SetDaddr6(b runtime.Bytes) {
-	runtime.SetBytes(v.ViewOf.View, unsafe.Offsetof(Event{}.Daddr6), unsafe.Sizeof(Event{}.Daddr6), b)
-}
-
-// SetDaddr6FromString copies the NUL-terminated kernel string at a into Daddr6.
-func (v EventView) SetDaddr6FromString(a runtime.Addr) {
-	runtime.SetString(v.ViewOf.View, unsafe.Offsetof(Event{}.Daddr6), unsafe.Sizeof(Event{}.Daddr6), a)
 }
 
 // SetDaddr6FromKernel copies the bytes at kernel address a into Daddr6.
@@ -290,34 +255,9 @@ func (v EventView) SetDaddr6FromKernel(a runtime.Addr) {
 	runtime.SetKernelBytes(v.ViewOf.View, unsafe.Offsetof(Event{}.Daddr6), unsafe.Sizeof(Event{}.Daddr6), a)
 }
 
-// SetDaddr6FromCurrent stores the current task's comm into Daddr6.
-func (v EventView) SetDaddr6FromCurrent() {
-	runtime.SetComm(v.ViewOf.View, unsafe.Offsetof(Event{}.Daddr6), unsafe.Sizeof(Event{}.Daddr6))
-}
-
-// Comm is the byte array Comm, to copy into another view.
-func (v EventView) Comm() runtime.Bytes {
-	return runtime.BytesOf(v.ViewOf.View, unsafe.Offsetof(Event{}.Comm), unsafe.Sizeof(Event{}.Comm))
-}
-
 // SetComm copies b into Comm.
 func (v EventView) SetComm(b runtime.Bytes) {
 	runtime.SetBytes(v.ViewOf.View, unsafe.Offsetof(Event{}.Comm), unsafe.Sizeof(Event{}.Comm), b)
-}
-
-// SetCommFromString copies the NUL-terminated kernel string at a into Comm.
-func (v EventView) SetCommFromString(a runtime.Addr) {
-	runtime.SetString(v.ViewOf.View, unsafe.Offsetof(Event{}.Comm), unsafe.Sizeof(Event{}.Comm), a)
-}
-
-// SetCommFromKernel copies the bytes at kernel address a into Comm.
-func (v EventView) SetCommFromKernel(a runtime.Addr) {
-	runtime.SetKernelBytes(v.ViewOf.View, unsafe.Offsetof(Event{}.Comm), unsafe.Sizeof(Event{}.Comm), a)
-}
-
-// SetCommFromCurrent stores the current task's comm into Comm.
-func (v EventView) SetCommFromCurrent() {
-	runtime.SetComm(v.ViewOf.View, unsafe.Offsetof(Event{}.Comm), unsafe.Sizeof(Event{}.Comm))
 }
 
 // DeltaUs reads DeltaUs.
@@ -330,11 +270,6 @@ func (v EventView) SetDeltaUs(x runtime.U64) {
 	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Event{}.DeltaUs), x)
 }
 
-// AddDeltaUs adds x to DeltaUs atomically.
-func (v EventView) AddDeltaUs(x runtime.U64) {
-	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(Event{}.DeltaUs), x)
-}
-
 // Ts reads Ts.
 func (v EventView) Ts() runtime.U64 {
 	return runtime.Get[uint64](v.ViewOf.View, unsafe.Offsetof(Event{}.Ts))
@@ -345,29 +280,9 @@ func (v EventView) SetTs(x runtime.U64) {
 	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Event{}.Ts), x)
 }
 
-// AddTs adds x to Ts atomically.
-func (v EventView) AddTs(x runtime.U64) {
-	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(Event{}.Ts), x)
-}
-
-// Saddr4 reads Saddr4.
-func (v EventView) Saddr4() runtime.U32 {
-	return runtime.Get[uint32](v.ViewOf.View, unsafe.Offsetof(Event{}.Saddr4))
-}
-
 // SetSaddr4 stores x into Saddr4.
 func (v EventView) SetSaddr4(x runtime.U32) {
 	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Event{}.Saddr4), x)
-}
-
-// AddSaddr4 adds x to Saddr4 atomically.
-func (v EventView) AddSaddr4(x runtime.U32) {
-	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(Event{}.Saddr4), x)
-}
-
-// Daddr4 reads Daddr4.
-func (v EventView) Daddr4() runtime.U32 {
-	return runtime.Get[uint32](v.ViewOf.View, unsafe.Offsetof(Event{}.Daddr4))
 }
 
 // SetDaddr4 stores x into Daddr4.
@@ -375,24 +290,9 @@ func (v EventView) SetDaddr4(x runtime.U32) {
 	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Event{}.Daddr4), x)
 }
 
-// AddDaddr4 adds x to Daddr4 atomically.
-func (v EventView) AddDaddr4(x runtime.U32) {
-	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(Event{}.Daddr4), x)
-}
-
-// Tgid reads Tgid.
-func (v EventView) Tgid() runtime.U32 {
-	return runtime.Get[uint32](v.ViewOf.View, unsafe.Offsetof(Event{}.Tgid))
-}
-
 // SetTgid stores x into Tgid.
 func (v EventView) SetTgid(x runtime.U32) {
 	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Event{}.Tgid), x)
-}
-
-// AddTgid adds x to Tgid atomically.
-func (v EventView) AddTgid(x runtime.U32) {
-	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(Event{}.Tgid), x)
 }
 
 // Af reads Af.
@@ -405,19 +305,9 @@ func (v EventView) SetAf(x runtime.U16) {
 	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Event{}.Af), x)
 }
 
-// Lport reads Lport.
-func (v EventView) Lport() runtime.U16 {
-	return runtime.Get[uint16](v.ViewOf.View, unsafe.Offsetof(Event{}.Lport))
-}
-
 // SetLport stores x into Lport.
 func (v EventView) SetLport(x runtime.U16) {
 	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Event{}.Lport), x)
-}
-
-// Dport reads Dport.
-func (v EventView) Dport() runtime.U16 {
-	return runtime.Get[uint16](v.ViewOf.View, unsafe.Offsetof(Event{}.Dport))
 }
 
 // SetDport stores x into Dport.
@@ -447,21 +337,6 @@ func (v StartView) Comm() runtime.Bytes {
 	return runtime.BytesOf(v.ViewOf.View, unsafe.Offsetof(Start{}.Comm), unsafe.Sizeof(Start{}.Comm))
 }
 
-// SetComm copies b into Comm.
-func (v StartView) SetComm(b runtime.Bytes) {
-	runtime.SetBytes(v.ViewOf.View, unsafe.Offsetof(Start{}.Comm), unsafe.Sizeof(Start{}.Comm), b)
-}
-
-// SetCommFromString copies the NUL-terminated kernel string at a into Comm.
-func (v StartView) SetCommFromString(a runtime.Addr) {
-	runtime.SetString(v.ViewOf.View, unsafe.Offsetof(Start{}.Comm), unsafe.Sizeof(Start{}.Comm), a)
-}
-
-// SetCommFromKernel copies the bytes at kernel address a into Comm.
-func (v StartView) SetCommFromKernel(a runtime.Addr) {
-	runtime.SetKernelBytes(v.ViewOf.View, unsafe.Offsetof(Start{}.Comm), unsafe.Sizeof(Start{}.Comm), a)
-}
-
 // SetCommFromCurrent stores the current task's comm into Comm.
 func (v StartView) SetCommFromCurrent() {
 	runtime.SetComm(v.ViewOf.View, unsafe.Offsetof(Start{}.Comm), unsafe.Sizeof(Start{}.Comm))
@@ -477,11 +352,6 @@ func (v StartView) SetTs(x runtime.U64) {
 	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Start{}.Ts), x)
 }
 
-// AddTs adds x to Ts atomically.
-func (v StartView) AddTs(x runtime.U64) {
-	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(Start{}.Ts), x)
-}
-
 // Tgid reads Tgid.
 func (v StartView) Tgid() runtime.U32 {
 	return runtime.Get[uint32](v.ViewOf.View, unsafe.Offsetof(Start{}.Tgid))
@@ -490,9 +360,4 @@ func (v StartView) Tgid() runtime.U32 {
 // SetTgid stores x into Tgid.
 func (v StartView) SetTgid(x runtime.U32) {
 	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Start{}.Tgid), x)
-}
-
-// AddTgid adds x to Tgid atomically.
-func (v StartView) AddTgid(x runtime.U32) {
-	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(Start{}.Tgid), x)
 }

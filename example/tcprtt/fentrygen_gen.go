@@ -117,11 +117,6 @@ func (s InetSock) Ptr() runtime.Ptr {
 	return s.ptr
 }
 
-// Sk is the member sk (struct sock), held by value.
-func (s InetSock) Sk() Sock {
-	return Sock{ptr: s.ptr.Member("sk")}
-}
-
 // InetSaddr reads inet_saddr (__be32).
 func (s InetSock) InetSaddr() runtime.U32 {
 	return runtime.Field[uint32](s.ptr, "inet_saddr")
@@ -130,6 +125,11 @@ func (s InetSock) InetSaddr() runtime.U32 {
 // InetSport reads inet_sport (__be16).
 func (s InetSock) InetSport() runtime.U16 {
 	return runtime.Field[uint16](s.ptr, "inet_sport")
+}
+
+// Sk is the member sk (struct sock), held by value.
+func (s InetSock) Sk() Sock {
+	return Sock{ptr: s.ptr.Member("sk")}
 }
 
 // Sock reads struct sock through a pointer; each method is one member.
@@ -198,29 +198,9 @@ func NewExtView(p runtime.Ctx) ExtView {
 	return ExtView{runtime.NewView[Ext](p)}
 }
 
-// Latency reads Latency.
-func (v ExtView) Latency() runtime.U64 {
-	return runtime.Get[uint64](v.ViewOf.View, unsafe.Offsetof(Ext{}.Latency))
-}
-
-// SetLatency stores x into Latency.
-func (v ExtView) SetLatency(x runtime.U64) {
-	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Ext{}.Latency), x)
-}
-
 // AddLatency adds x to Latency atomically.
 func (v ExtView) AddLatency(x runtime.U64) {
 	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(Ext{}.Latency), x)
-}
-
-// Cnt reads Cnt.
-func (v ExtView) Cnt() runtime.U64 {
-	return runtime.Get[uint64](v.ViewOf.View, unsafe.Offsetof(Ext{}.Cnt))
-}
-
-// SetCnt stores x into Cnt.
-func (v ExtView) SetCnt(x runtime.U64) {
-	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Ext{}.Cnt), x)
 }
 
 // AddCnt adds x to Cnt atomically.

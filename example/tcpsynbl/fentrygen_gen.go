@@ -160,14 +160,14 @@ func (s Sock) Ptr() runtime.Ptr {
 	return s.ptr
 }
 
-// SkCommon is the member __sk_common (struct sock_common), held by value.
-func (s Sock) SkCommon() SockCommon {
-	return SockCommon{ptr: s.ptr.Member("__sk_common")}
-}
-
 // SkAckBacklog reads sk_ack_backlog (u32).
 func (s Sock) SkAckBacklog() runtime.U32 {
 	return runtime.Field[uint32](s.ptr, "sk_ack_backlog")
+}
+
+// SkCommon is the member __sk_common (struct sock_common), held by value.
+func (s Sock) SkCommon() SockCommon {
+	return SockCommon{ptr: s.ptr.Member("__sk_common")}
 }
 
 // SkMaxAckBacklog reads sk_max_ack_backlog (u32).
