@@ -3,6 +3,7 @@ package vmtest
 import (
 	"fmt"
 	"math/bits"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -47,11 +48,11 @@ func log2Range(i int) (low, high uint64) {
 }
 
 // HistShift compares two histograms of the same samples timed twice (two
-// tools on the same calls): moved is the fewest bucket moves that turn one
-// into the other (the earth mover's distance, in buckets; the totals must
-// be equal), and oneBucket reports whether they could be the same samples
-// with none moved by more than one bucket.
-func HistShift(a, b []uint64) (moved uint64, oneBucket bool) {
+// tools on the same calls, equal totals). moved is the fewest bucket moves
+// that turn one into the other (the earth mover's distance, in buckets);
+// far is the fewest samples that must move more than one bucket (0 when
+// they could be the same samples, none more than a bucket apart).
+func HistShift(a, b []uint64) (moved, far uint64) {
 	n := max(len(a), len(b))
 	at := func(h []uint64, i int) uint64 {
 		if i < 0 || i >= len(h) {
@@ -59,23 +60,35 @@ func HistShift(a, b []uint64) (moved uint64, oneBucket bool) {
 		}
 		return h[i]
 	}
-	// Cumulative counts up to each bucket, one bucket past the end.
-	ca, cb := make([]int64, n+1), make([]int64, n+1)
-	var sa, sb int64
-	for i := 0; i <= n; i++ {
-		sa += int64(at(a, i))
-		sb += int64(at(b, i))
-		ca[i], cb[i] = sa, sb
+	var ca, cb int64
+	for i := range n {
+		ca += int64(at(a, i))
+		cb += int64(at(b, i))
+		moved += uint64(max(ca-cb, cb-ca))
 	}
-	oneBucket = true
-	for i := 0; i <= n; i++ {
-		d := ca[i] - cb[i]
-		moved += uint64(max(d, -d))
-		// Each sample moves at most one bucket exactly when neither
-		// side's samples up to bucket i-1 outnumber the other's up to i.
-		if i > 0 && (ca[i] < cb[i-1] || cb[i] < ca[i-1]) {
-			oneBucket = false
+	// Match a's samples at bucket i with b's at i-1, i, i+1, in that
+	// order: earliest first is a largest matching for windows that slide
+	// the same way. What stays unmatched in a must move further.
+	left := make([]uint64, n+1) // b's samples not matched yet
+	for i := range n {
+		left[i] = at(b, i)
+	}
+	for i := range n {
+		need := at(a, i)
+		for j := max(i-1, 0); j <= i+1 && need > 0; j++ {
+			m := min(need, left[j])
+			left[j] -= m
+			need -= m
 		}
+		far += need
 	}
-	return moved, oneBucket
+	return moved, far
 }
+
+// histRow is one row of print_log2_hist's narrow form (at most 33 buckets):
+// "%10llu -> %-10llu : %-8u |" then 40 stars or spaces and "|".
+var histRow = regexp.MustCompile(`(?m)^[ \d]{10} -> [\d ]{10} : [\d ]{8} \|[* ]{40}\|\n`)
+
+// WithoutHistRows is out without the rows of its log2 histograms: what two
+// tools print the same when their histograms differ.
+func WithoutHistRows(out string) string { return histRow.ReplaceAllString(out, "") }
