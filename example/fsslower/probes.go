@@ -24,14 +24,11 @@ var minLatNs uint64
 //
 //fentrygen:event
 type Event struct {
-	DeltaUs uint64
-	EndNs   uint64
-	Offset  int64
-	Size    int64
-	Pid     uint32
-	Op      uint32
-	File    [32]byte
-	Task    [16]byte
+	DeltaUs, EndNs uint64
+	Offset, Size   int64
+	Pid, Op        uint32
+	File           [32]byte
+	Task           [16]byte
 }
 
 // Start is what an operation's entry leaves for its exit.

@@ -18,7 +18,9 @@ var starts runtime.Hash[runtime.U32, runtime.U64] // thread -> entry time
 //fentrygen:map slots=25
 var hist runtime.Log2Hist
 
-// Run attaches both probes to the function asked for (Options.Retarget).
+// Run attaches both probes to the function asked for (Options.Retarget):
+// vfs_read only stands in for it. Unlike the original, the exit takes the
+// entry time out of the map, so a return never pairs with a stale entry.
 //
 //fentry:vfs_read args=
 func onEntry(p *OnEntry) {
