@@ -245,6 +245,18 @@ func intOf(t cbtf.Type) (size int, signed, ok bool) {
 // every accessor, full ones with all members) or for the generated file
 // (settled true: only what the stubs reach, with the members they use).
 func (a *accessors) model(roots []string, settled bool) []*Accessor {
+	// Members first, until nothing changes: computing one accessor's
+	// members can make another full (a depth= reaching it), which must
+	// then have its members in this very round.
+	for again := true; again; {
+		again = false
+		for i := 0; i < len(a.order); i++ {
+			if acc := a.order[i]; acc.full && acc.members == nil {
+				a.memberList(acc)
+				again = true
+			}
+		}
+	}
 	var out []*Accessor
 	if !settled {
 		for i := 0; i < len(a.order); i++ {

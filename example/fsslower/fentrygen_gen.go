@@ -422,24 +422,9 @@ func NewEventView(p runtime.Ctx) EventView {
 	return EventView{runtime.NewView[Event](p)}
 }
 
-// DeltaUs reads DeltaUs.
-func (v EventView) DeltaUs() runtime.U64 {
-	return runtime.Get[uint64](v.ViewOf.View, unsafe.Offsetof(Event{}.DeltaUs))
-}
-
 // SetDeltaUs stores x into DeltaUs.
 func (v EventView) SetDeltaUs(x runtime.U64) {
 	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Event{}.DeltaUs), x)
-}
-
-// AddDeltaUs adds x to DeltaUs atomically.
-func (v EventView) AddDeltaUs(x runtime.U64) {
-	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(Event{}.DeltaUs), x)
-}
-
-// EndNs reads EndNs.
-func (v EventView) EndNs() runtime.U64 {
-	return runtime.Get[uint64](v.ViewOf.View, unsafe.Offsetof(Event{}.EndNs))
 }
 
 // SetEndNs stores x into EndNs.
@@ -447,29 +432,9 @@ func (v EventView) SetEndNs(x runtime.U64) {
 	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Event{}.EndNs), x)
 }
 
-// AddEndNs adds x to EndNs atomically.
-func (v EventView) AddEndNs(x runtime.U64) {
-	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(Event{}.EndNs), x)
-}
-
-// Offset reads Offset.
-func (v EventView) Offset() runtime.S64 {
-	return runtime.Get[int64](v.ViewOf.View, unsafe.Offsetof(Event{}.Offset))
-}
-
 // SetOffset stores x into Offset.
 func (v EventView) SetOffset(x runtime.S64) {
 	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Event{}.Offset), x)
-}
-
-// AddOffset adds x to Offset atomically.
-func (v EventView) AddOffset(x runtime.S64) {
-	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(Event{}.Offset), x)
-}
-
-// Size reads Size.
-func (v EventView) Size() runtime.S64 {
-	return runtime.Get[int64](v.ViewOf.View, unsafe.Offsetof(Event{}.Size))
 }
 
 // SetSize stores x into Size.
@@ -477,29 +442,9 @@ func (v EventView) SetSize(x runtime.S64) {
 	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Event{}.Size), x)
 }
 
-// AddSize adds x to Size atomically.
-func (v EventView) AddSize(x runtime.S64) {
-	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(Event{}.Size), x)
-}
-
-// Pid reads Pid.
-func (v EventView) Pid() runtime.U32 {
-	return runtime.Get[uint32](v.ViewOf.View, unsafe.Offsetof(Event{}.Pid))
-}
-
 // SetPid stores x into Pid.
 func (v EventView) SetPid(x runtime.U32) {
 	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Event{}.Pid), x)
-}
-
-// AddPid adds x to Pid atomically.
-func (v EventView) AddPid(x runtime.U32) {
-	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(Event{}.Pid), x)
-}
-
-// Op reads Op.
-func (v EventView) Op() runtime.U32 {
-	return runtime.Get[uint32](v.ViewOf.View, unsafe.Offsetof(Event{}.Op))
 }
 
 // SetOp stores x into Op.
@@ -507,49 +452,9 @@ func (v EventView) SetOp(x runtime.U32) {
 	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Event{}.Op), x)
 }
 
-// AddOp adds x to Op atomically.
-func (v EventView) AddOp(x runtime.U32) {
-	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(Event{}.Op), x)
-}
-
-// File is the byte array File, to copy into another view.
-func (v EventView) File() runtime.Bytes {
-	return runtime.BytesOf(v.ViewOf.View, unsafe.Offsetof(Event{}.File), unsafe.Sizeof(Event{}.File))
-}
-
-// SetFile copies b into File.
-func (v EventView) SetFile(b runtime.Bytes) {
-	runtime.SetBytes(v.ViewOf.View, unsafe.Offsetof(Event{}.File), unsafe.Sizeof(Event{}.File), b)
-}
-
 // SetFileFromString copies the NUL-terminated kernel string at a into File.
 func (v EventView) SetFileFromString(a runtime.Addr) {
 	runtime.SetString(v.ViewOf.View, unsafe.Offsetof(Event{}.File), unsafe.Sizeof(Event{}.File), a)
-}
-
-// SetFileFromKernel copies the bytes at kernel address a into File.
-func (v EventView) SetFileFromKernel(a runtime.Addr) {
-	runtime.SetKernelBytes(v.ViewOf.View, unsafe.Offsetof(Event{}.File), unsafe.Sizeof(Event{}.File), a)
-}
-
-// Task is the byte array Task, to copy into another view.
-func (v EventView) Task() runtime.Bytes {
-	return runtime.BytesOf(v.ViewOf.View, unsafe.Offsetof(Event{}.Task), unsafe.Sizeof(Event{}.Task))
-}
-
-// SetTask copies b into Task.
-func (v EventView) SetTask(b runtime.Bytes) {
-	runtime.SetBytes(v.ViewOf.View, unsafe.Offsetof(Event{}.Task), unsafe.Sizeof(Event{}.Task), b)
-}
-
-// SetTaskFromString copies the NUL-terminated kernel string at a into Task.
-func (v EventView) SetTaskFromString(a runtime.Addr) {
-	runtime.SetString(v.ViewOf.View, unsafe.Offsetof(Event{}.Task), unsafe.Sizeof(Event{}.Task), a)
-}
-
-// SetTaskFromKernel copies the bytes at kernel address a into Task.
-func (v EventView) SetTaskFromKernel(a runtime.Addr) {
-	runtime.SetKernelBytes(v.ViewOf.View, unsafe.Offsetof(Event{}.Task), unsafe.Sizeof(Event{}.Task), a)
 }
 
 // SetTaskFromCurrent stores the current task's comm into Task.
@@ -584,11 +489,6 @@ func (v StartView) SetTs(x runtime.U64) {
 	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Start{}.Ts), x)
 }
 
-// AddTs adds x to Ts atomically.
-func (v StartView) AddTs(x runtime.U64) {
-	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(Start{}.Ts), x)
-}
-
 // Offset reads Offset.
 func (v StartView) Offset() runtime.S64 {
 	return runtime.Get[int64](v.ViewOf.View, unsafe.Offsetof(Start{}.Offset))
@@ -597,9 +497,4 @@ func (v StartView) Offset() runtime.S64 {
 // SetOffset stores x into Offset.
 func (v StartView) SetOffset(x runtime.S64) {
 	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Start{}.Offset), x)
-}
-
-// AddOffset adds x to Offset atomically.
-func (v StartView) AddOffset(x runtime.S64) {
-	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(Start{}.Offset), x)
 }

@@ -1,40 +1,31 @@
 package vmtest
 
 import (
-	"fmt"
 	"math/bits"
 	"regexp"
-	"strconv"
-	"strings"
 )
 
-// ParseLog2Hist reads the rows of log2 histograms printed as bcc's
-// print_log2_hist prints them ("    8 -> 15     : 3    |***   |"), and
-// adds their counts by bucket: slot i holds 2^i to 2^(i+1)-1 (slot 0 also
-// 0). Lines that are not rows (headers, blank lines) are skipped, so a
-// tool's whole output, several histograms of one kind, sums up.
+// ParseLog2Hist reads the log2 histograms of a tool's output (see
+// [ParseHists]) and adds their counts by bucket: slot i holds 2^i to
+// 2^(i+1)-1 (slot 0 also 0), so a tool's whole output, several
+// histograms of one kind, sums up.
 func ParseLog2Hist(out string) ([]uint64, error) {
+	hists, err := ParseHists(out)
+	if err != nil {
+		return nil, err
+	}
 	var slots []uint64
-	for _, line := range strings.Split(out, "\n") {
-		rng, rest, ok := strings.Cut(line, " : ")
-		lowS, highS, ok2 := strings.Cut(rng, " -> ")
-		if !ok || !ok2 || !strings.Contains(rest, "|") {
-			continue
+	for _, h := range hists {
+		for low, n := range h.Counts {
+			i := 0
+			if low > 1 {
+				i = bits.Len64(low) - 1
+			}
+			for len(slots) <= i {
+				slots = append(slots, 0)
+			}
+			slots[i] += n
 		}
-		low, err1 := strconv.ParseUint(strings.TrimSpace(lowS), 10, 64)
-		high, err2 := strconv.ParseUint(strings.TrimSpace(highS), 10, 64)
-		count, err3 := strconv.ParseUint(strings.TrimSpace(strings.SplitN(rest, "|", 2)[0]), 10, 64)
-		if err1 != nil || err2 != nil || err3 != nil {
-			return nil, fmt.Errorf("bad histogram row %q", line)
-		}
-		i := bits.Len64(high) - 1
-		if lo, _ := log2Range(i); lo != low {
-			return nil, fmt.Errorf("histogram row %q is no log2 bucket", line)
-		}
-		for len(slots) <= i {
-			slots = append(slots, 0)
-		}
-		slots[i] += count
 	}
 	return slots, nil
 }
@@ -85,10 +76,10 @@ func HistShift(a, b []uint64) (moved, far uint64) {
 	return moved, far
 }
 
-// histRow is one row of print_log2_hist's narrow form (at most 33 buckets):
+// histRowLine is one row of print_log2_hist's narrow form (at most 33 buckets):
 // "%10llu -> %-10llu : %-8u |" then 40 stars or spaces and "|".
-var histRow = regexp.MustCompile(`(?m)^[ \d]{10} -> [\d ]{10} : [\d ]{8} \|[* ]{40}\|\n`)
+var histRowLine = regexp.MustCompile(`(?m)^[ \d]{10} -> [\d ]{10} : [\d ]{8} \|[* ]{40}\|\n`)
 
 // WithoutHistRows is out without the rows of its log2 histograms: what two
 // tools print the same when their histograms differ.
-func WithoutHistRows(out string) string { return histRow.ReplaceAllString(out, "") }
+func WithoutHistRows(out string) string { return histRowLine.ReplaceAllString(out, "") }

@@ -27,7 +27,7 @@ func TestParseLog2Hist(t *testing.T) {
 	assert.Equal(t, "Tracing vfs_fsync_range.  Hit Ctrl-C to exit\n\n     nsec                : count    distribution\n"+
 		"operation = 'read'\n     usecs               : count    distribution\nExiting trace of vfs_fsync_range\n", WithoutHistRows(out))
 
-	_, err = ParseLog2Hist("         4 -> 8          : 4        |***|\n")
+	_, err = ParseLog2Hist("     usecs               : count    distribution\n         4 -> 8          : 4        |***|\n")
 	assert.Error(t, err, "4 -> 8 is no log2 bucket")
 }
 

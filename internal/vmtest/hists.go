@@ -2,6 +2,7 @@ package vmtest
 
 import (
 	"fmt"
+	"math/bits"
 	"regexp"
 	"strconv"
 	"strings"
@@ -58,9 +59,13 @@ func ParseHists(out string) ([]PrintedHist, error) {
 			i++
 			text = append(text, lines[i])
 			low, _ := strconv.ParseUint(r[1], 10, 64)
+			high, _ := strconv.ParseUint(r[2], 10, 64)
 			n, err := strconv.ParseUint(r[3], 10, 64)
 			if err != nil {
 				return nil, fmt.Errorf("histogram row %q: %w", lines[i], err)
+			}
+			if lo, hi := log2Range(bits.Len64(high) - 1); lo != low || hi != high {
+				return nil, fmt.Errorf("histogram row %q is no log2 bucket", lines[i])
 			}
 			if n > 0 {
 				h.Counts[low] = n
