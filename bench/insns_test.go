@@ -22,7 +22,14 @@ import (
 	"github.com/fentrygen/fentrygen/example/argwatch"
 	"github.com/fentrygen/fentrygen/example/connwatch"
 	"github.com/fentrygen/fentrygen/example/execsnoop"
+	"github.com/fentrygen/fentrygen/example/fsdist"
+	"github.com/fentrygen/fentrygen/example/fsslower"
+	"github.com/fentrygen/fentrygen/example/funclatency"
 	"github.com/fentrygen/fentrygen/example/readlat"
+	"github.com/fentrygen/fentrygen/example/solisten"
+	"github.com/fentrygen/fentrygen/example/tcpconnlat"
+	"github.com/fentrygen/fentrygen/example/tcprtt"
+	"github.com/fentrygen/fentrygen/example/tcpsynbl"
 	"github.com/fentrygen/fentrygen/example/vfsstat"
 	"github.com/fentrygen/fentrygen/internal/vmtest"
 	"github.com/fentrygen/fentrygen/runtime"
@@ -61,7 +68,19 @@ func pairs() []pair {
 	add("argwatch", argwatch.Programs, "argwatch", "", map[string]string{"onMmap": "on_mmap", "onUid": "on_uid"})
 	add("execsnoop", execsnoop.Programs, "execsnoop", "", map[string]string{"onExec": "on_exec"})
 	add("readlat", readlat.Programs, "readlat", "", map[string]string{"onEntry": "on_entry", "onExit": "on_exit"})
+	// Ports, as run without flags, against libbpf-tools' own programs
+	// (which keep their flags' checks: const volatile, decided at load).
 	add("vfsstat", vfsstat.Programs, "", "vfsstat", map[string]string{"onRead": "fentry_vfs_read", "onWrite": "fentry_vfs_write", "onFsync": "fentry_vfs_fsync", "onOpen": "fentry_vfs_open", "onCreate": "fentry_vfs_create"})
+	add("funclatency", funclatency.Programs, "", "funclatency", map[string]string{"onEntry": "dummy_kprobe", "onExit": "dummy_kretprobe"})
+	fs := map[string]string{"onRead": "file_read_fentry", "onReadExit": "file_read_fexit", "onWrite": "file_write_fentry", "onWriteExit": "file_write_fexit",
+		"onOpen": "file_open_fentry", "onOpenExit": "file_open_fexit", "onFsync": "file_sync_fentry", "onFsyncExit": "file_sync_fexit"}
+	add("fsslower", fsslower.Programs, "", "fsslower", fs)
+	fs["onGetattr"], fs["onGetattrExit"] = "getattr_fentry", "getattr_fexit"
+	add("fsdist", fsdist.Programs, "", "fsdist", fs)
+	add("tcpconnlat", tcpconnlat.Programs, "", "tcpconnlat", map[string]string{"onV4Connect": "fentry_tcp_v4_connect", "onV6Connect": "fentry_tcp_v6_connect", "onRcvStateProcess": "fentry_tcp_rcv_state_process"})
+	add("tcprtt", tcprtt.Programs, "", "tcprtt", map[string]string{"onRcv": "tcp_rcv"})
+	add("tcpsynbl", tcpsynbl.Programs, "", "tcpsynbl", map[string]string{"onV4": "tcp_v4_syn_recv", "onV6": "tcp_v6_syn_recv"})
+	add("solisten", solisten.Programs, "", "solisten", map[string]string{"onListen": "inet_listen_fexit"})
 	sort.Slice(out, func(i, j int) bool { return out[i].example+out[i].ours < out[j].example+out[j].ours })
 	return out
 }

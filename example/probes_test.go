@@ -11,6 +11,9 @@ import (
 	"github.com/fentrygen/fentrygen/example/argwatch"
 	"github.com/fentrygen/fentrygen/example/connwatch"
 	"github.com/fentrygen/fentrygen/example/execsnoop"
+	"github.com/fentrygen/fentrygen/example/fsdist"
+	"github.com/fentrygen/fentrygen/example/fsslower"
+	"github.com/fentrygen/fentrygen/example/funclatency"
 	"github.com/fentrygen/fentrygen/example/readlat"
 	"github.com/fentrygen/fentrygen/example/solisten"
 	"github.com/fentrygen/fentrygen/example/tcpconnlat"
@@ -25,15 +28,18 @@ var manyArgs = map[string]bool{"do_mmap": true, "tcp_v4_syn_recv_sock": true, "t
 
 func TestVMEveryExampleProbeLoads(t *testing.T) {
 	packages := map[string][]*runtime.Program{
-		"connwatch":  connwatch.Programs(),
-		"argwatch":   argwatch.Programs(),
-		"execsnoop":  execsnoop.Programs(),
-		"readlat":    readlat.Programs(),
-		"solisten":   solisten.Programs(),
-		"tcpconnlat": tcpconnlat.Programs(),
-		"tcprtt":     tcprtt.Programs(),
-		"tcpsynbl":   tcpsynbl.Programs(),
-		"vfsstat":    vfsstat.Programs(),
+		"connwatch":   connwatch.Programs(),
+		"argwatch":    argwatch.Programs(),
+		"execsnoop":   execsnoop.Programs(),
+		"fsdist":      fsdist.Programs(),
+		"fsslower":    fsslower.Programs(),
+		"funclatency": funclatency.Programs(),
+		"readlat":     readlat.Programs(),
+		"solisten":    solisten.Programs(),
+		"tcpconnlat":  tcpconnlat.Programs(),
+		"tcprtt":      tcprtt.Programs(),
+		"tcpsynbl":    tcpsynbl.Programs(),
+		"vfsstat":     vfsstat.Programs(),
 	}
 	vmtest.Run(t, func(t *testing.T) {
 		release := runtime.KernelRelease()
