@@ -1,12 +1,17 @@
-// Package bench measures what fentrygen adds at load time and at generate
-// time, each against a named baseline in the same run (bench/run prints the
-// ratios):
+// Package bench measures what fentrygen costs, each figure against a named
+// baseline in the same run (bench/run prints the ratios):
 //
 //   - BenchmarkRelocate (resolving every member path and argument slot of
 //     the connwatch probes against a kernel's BTF) against
 //     BenchmarkBuildBaseline (running the stubs to build the instructions);
 //   - BenchmarkGenerate (build the model from BTF and emit the file) against
-//     BenchmarkLoadBaseline (go/packages loading the package).
+//     BenchmarkLoadBaseline (loading the package);
+//   - BenchmarkFentrygen and BenchmarkFentrygenUncached (the command, as go
+//     generate runs it, with its cache of export listings warm and off)
+//     against BenchmarkBpf2go (bpf2go and clang -O2 on the C twin), in time
+//     and peak memory;
+//   - TestInstructions: every example program's instructions against clang
+//     -O2 of its C twin, or libbpf-tools' own object for ports.
 package bench
 
 import (
@@ -19,6 +24,7 @@ import (
 	fbtf "github.com/fentrygen/fentrygen/btf"
 	"github.com/fentrygen/fentrygen/example/connwatch"
 	"github.com/fentrygen/fentrygen/gen"
+	"github.com/fentrygen/fentrygen/load"
 	"github.com/fentrygen/fentrygen/runtime"
 )
 
@@ -63,9 +69,9 @@ func BenchmarkRelocate(b *testing.B) {
 	}
 }
 
-func load(b *testing.B) *gen.Input {
+func loadConnwatch(b *testing.B) *gen.Input {
 	b.Helper()
-	inputs, diags, err := gen.Load(gen.Config{Dir: filepath.Join("..", "example", "connwatch")})
+	inputs, diags, err := load.Packages(load.Config{Dir: filepath.Join("..", "example", "connwatch")})
 	if err != nil || len(inputs) != 1 {
 		b.Fatal(err, diags)
 	}
@@ -75,12 +81,12 @@ func load(b *testing.B) *gen.Input {
 func BenchmarkLoadBaseline(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
-		load(b)
+		loadConnwatch(b)
 	}
 }
 
 func BenchmarkGenerate(b *testing.B) {
-	in := load(b)
+	in := loadConnwatch(b)
 	spec, err := cbtf.LoadSpec(filepath.Join("..", "example", "connwatch", "fentrygen.btf"))
 	if err != nil {
 		b.Fatal(err)

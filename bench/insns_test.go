@@ -92,7 +92,7 @@ func twins(t *testing.T) map[string]map[string]*ebpf.ProgramSpec {
 	t.Helper()
 	for _, tool := range []string{"clang", "bpftool"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("!!! NOT RUN: %s not found (bench/run installs clang, llvm, libbpf-dev and bpftool)", tool)
+			t.Skipf("!!! NOT RUN: %s not found (apt-get install clang llvm libbpf-dev bpftool; .ci/run does)", tool)
 		}
 	}
 	if _, err := os.Stat(fbtf.KernelPath); err != nil {

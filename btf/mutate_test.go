@@ -25,6 +25,7 @@ import (
 	fbtf "github.com/fentrygen/fentrygen/btf"
 	"github.com/fentrygen/fentrygen/gen"
 	"github.com/fentrygen/fentrygen/internal/testmod"
+	"github.com/fentrygen/fentrygen/load"
 )
 
 // The mutation test: flip, set and cut bytes of the committed snapshots,
@@ -125,7 +126,7 @@ func probeInputs(t *testing.T) map[string]*gen.Input {
 		dir := testmod.Write(t, files)
 		var inputs []*gen.Input
 		var diags gen.Diagnostics
-		inputs, diags, probesErr = gen.Load(gen.Config{Dir: dir, Patterns: []string{"./..."}})
+		inputs, diags, probesErr = load.Packages(load.Config{Dir: dir, Patterns: []string{"./..."}})
 		if probesErr == nil && diags.HasErrors() {
 			probesErr = diags
 		}

@@ -60,7 +60,7 @@ func Build(in *Input, spec *cbtf.Spec, opts Options) (*Model, Diagnostics) {
 	if len(b.diags.list) == before {
 		b.settle(b.failedNames(f))
 	}
-	ds := b.diags.list.sorted()
+	ds := b.diags.list.Sorted()
 	if ds.HasErrors() {
 		return nil, ds
 	}

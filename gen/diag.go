@@ -62,7 +62,9 @@ func (ds Diagnostics) HasErrors() bool {
 	return false
 }
 
-func (ds Diagnostics) sorted() Diagnostics {
+// Sorted sorts ds by position (file, line, column), keeping the order of
+// diagnostics at one position, and returns it.
+func (ds Diagnostics) Sorted() Diagnostics {
 	sort.SliceStable(ds, func(i, j int) bool {
 		a, b := ds[i].Pos, ds[j].Pos
 		if a.Filename != b.Filename {

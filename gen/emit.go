@@ -22,8 +22,13 @@ var kindConsts = map[runtime.Kind]string{runtime.Fentry: "Fentry", runtime.Fexit
 
 // Emit renders m as one gofmt'd Go file. Output depends on the model only:
 // no dates, versions or paths.
-func Emit(m *Model) ([]byte, error) {
+func Emit(m *Model) ([]byte, error) { return render(m, true) }
+
+// render renders m as Go, gofmt'd when format is set (settle's rounds of
+// type checking need only the syntax).
+func render(m *Model, format bool) ([]byte, error) {
 	f := jen.NewFilePathName(m.PkgPath, m.Package)
+	f.NoFormat = !format
 	if m.Constraint != "" {
 		// The constraint is a line of its own after a blank line; the
 		// header stays the first line.

@@ -20,6 +20,7 @@ import (
 	fbtf "github.com/fentrygen/fentrygen/btf"
 	"github.com/fentrygen/fentrygen/gen"
 	"github.com/fentrygen/fentrygen/internal/testmod"
+	"github.com/fentrygen/fentrygen/load"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
@@ -40,7 +41,7 @@ func module(t *testing.T, files map[string][]byte) string { return testmod.Write
 // the code and the diagnostics relative to dir.
 func generate(t *testing.T, dir string, spec *cbtf.Spec, tags ...string) ([]byte, []string) {
 	t.Helper()
-	inputs, loadDiags, err := gen.Load(gen.Config{Dir: dir, Tags: tags})
+	inputs, loadDiags, err := load.Packages(load.Config{Dir: dir, Tags: tags})
 	require.NoError(t, err)
 	var lines []string
 	for _, d := range loadDiags {
@@ -205,7 +206,7 @@ func goCmd(t *testing.T, dir string, args ...string) {
 // TestExampleUpToDate regenerates example/ in memory, from each package's
 // pinned BTF, and compares it with what is committed.
 func TestExampleUpToDate(t *testing.T) {
-	inputs, loadDiags, err := gen.Load(gen.Config{Dir: filepath.Join("..", "example"), Patterns: []string{"./..."}})
+	inputs, loadDiags, err := load.Packages(load.Config{Dir: filepath.Join("..", "example"), Patterns: []string{"./..."}})
 	require.NoError(t, err)
 	require.Empty(t, loadDiags)
 	require.NotEmpty(t, inputs)
@@ -265,7 +266,7 @@ func TestTooManySlots(t *testing.T) {
 // TestModelPrints checks -debug-model's JSON names what was resolved.
 func TestModelPrints(t *testing.T) {
 	dir := module(t, map[string][]byte{"probes.go": []byte("package probes\n\n//fexit:tcp_v4_connect args=sk ret\nfunc onExit(p *OnExit) {}\n")})
-	inputs, _, err := gen.Load(gen.Config{Dir: dir})
+	inputs, _, err := load.Packages(load.Config{Dir: dir})
 	require.NoError(t, err)
 	model, diags := gen.Build(inputs[0], snapshot(t), gen.Options{BTFName: "snap"})
 	require.Empty(t, diags)

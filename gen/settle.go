@@ -33,7 +33,7 @@ func (b *builder) settle(failed map[string]bool) {
 			return
 		}
 		b.model.Accessors = b.acc.model(nil, false)
-		_, info, _, ok := b.checkWith()
+		_, info, _, ok := b.checkWith(false)
 		if !ok {
 			return
 		}
@@ -53,7 +53,7 @@ func (b *builder) settle(failed map[string]bool) {
 	if failed == nil {
 		b.pruneViews()
 	}
-	_, info, errs, ok := b.checkWith()
+	_, info, errs, ok := b.checkWith(true)
 	if !ok {
 		return
 	}
@@ -95,9 +95,10 @@ func (b *builder) roots() []string {
 }
 
 // checkWith emits the model, and type-checks the package's files with it.
-// ok is false when the model cannot be emitted (reported).
-func (b *builder) checkWith() (*types.Package, *types.Info, []types.Error, bool) {
-	code, err := Emit(b.model)
+// ok is false when the model cannot be emitted (reported). The final check
+// formats the code as it is written, so that positions in it are right.
+func (b *builder) checkWith(final bool) (*types.Package, *types.Info, []types.Error, bool) {
+	code, err := render(b.model, final)
 	if err != nil {
 		b.diags.errorf(token.Position{}, "internal error: %v", err)
 		return nil, nil, nil, false
@@ -107,7 +108,7 @@ func (b *builder) checkWith() (*types.Package, *types.Info, []types.Error, bool)
 		b.diags.errorf(token.Position{}, "internal error: the generated code does not parse: %v", err)
 		return nil, nil, nil, false
 	}
-	pkg, info, errs := b.in.checkErrors(append(append([]*ast.File{}, b.in.Files...), file))
+	pkg, info, errs := b.in.check(append(append([]*ast.File{}, b.in.Files...), file))
 	return pkg, info, errs, true
 }
 

@@ -65,7 +65,7 @@ func runCheck(stdout, stderr io.Writer, args []string) error {
 	if err != nil {
 		return err
 	}
-	inputs, diags, err := gen.Load(gen.Config{Dir: cwd, Patterns: fs.Args(), Tags: tagList})
+	inputs, diags, err := loadPackages(cwd, fs.Args(), tagList, "")
 	if err != nil {
 		return err
 	}

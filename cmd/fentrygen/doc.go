@@ -73,6 +73,15 @@
 // any package has errors; every error is printed as file:line:col: message.
 // Exit status: 0 done, 1 errors, 2 usage.
 //
+// Only the package's own files are type-checked; what they import is read
+// from the go command's export data. Its listing (go list -deps -export) is
+// cached in $FENTRYGEN_CACHE/exports (default ~/.cache/fentrygen/exports)
+// with a stamp of every file it depends on outside the module cache and
+// GOROOT (the imported packages' folders in the main module, workspace or
+// replacements; go.mod, go.sum, go.work) and keyed by the go command's
+// settings, build tags and environment, so a run with nothing changed does
+// not ask the go command again. FENTRYGEN_NOCACHE=1 turns it off.
+//
 // # Check
 //
 // fentrygen check resolves every probe of the packages — its function or

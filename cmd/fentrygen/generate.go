@@ -40,7 +40,7 @@ func runGenerate(stdout, stderr io.Writer, args []string) error {
 	if err != nil {
 		return err
 	}
-	inputs, diags, err := gen.Load(gen.Config{Dir: cwd, Patterns: fs.Args(), Output: *output, Tags: tagList})
+	inputs, diags, err := loadPackages(cwd, fs.Args(), tagList, *output)
 	if err != nil {
 		return err
 	}
