@@ -2,6 +2,7 @@ package gen
 
 import (
 	"fmt"
+	"go/token"
 	"sort"
 
 	cbtf "github.com/cilium/ebpf/btf"
@@ -34,8 +35,9 @@ type accessor struct {
 	// full: the member methods exist (all of them until settled).
 	full    bool
 	members []*Member
-	// used are the Go names of members the stubs select.
-	used map[string]bool
+	// used are the Go names of members the stubs select, with the first
+	// selection's position.
+	used map[string]token.Position
 }
 
 func newAccessors(spec *cbtf.Spec) *accessors {
@@ -132,7 +134,7 @@ func (a *accessors) wantNamed(t cbtf.Type, depth int, parent *accessor, member, 
 			name = fmt.Sprintf("%s%s%d", base, goName(kind), i)
 		}
 	}
-	acc := &accessor{typ: c, goName: name, cName: cname, base: base, path: path, keep: depth, full: depth > 0, used: map[string]bool{}}
+	acc := &accessor{typ: c, goName: name, cName: cname, base: base, path: path, keep: depth, full: depth > 0, used: map[string]token.Position{}}
 	a.byType[c] = acc
 	a.names[name] = acc
 	a.order = append(a.order, acc)
@@ -241,10 +243,17 @@ func intOf(t cbtf.Type) (size int, signed, ok bool) {
 	return 0, false, false
 }
 
+// root is an accessor an argument names, and the argument's position.
+type root struct {
+	name string
+	pos  token.Position
+}
+
 // model lists the accessors for a round of type checking (settled false:
 // every accessor, full ones with all members) or for the generated file
-// (settled true: only what the stubs reach, with the members they use).
-func (a *accessors) model(roots []string, settled bool) []*Accessor {
+// (settled true: only what the stubs reach from roots, with the members
+// they use, each positioned where the stubs first reach it).
+func (a *accessors) model(roots []root, settled bool) []*Accessor {
 	// Members first, until nothing changes: computing one accessor's
 	// members can make another full (a depth= reaching it), which must
 	// then have its members in this very round.
@@ -269,33 +278,51 @@ func (a *accessors) model(roots []string, settled bool) []*Accessor {
 		}
 	} else {
 		included := map[string]bool{}
-		var visit func(name string)
-		visit = func(name string) {
+		// An argument's type is where its argument is, wherever else the
+		// stubs reach it.
+		at := map[string]token.Position{}
+		for _, r := range roots {
+			if _, ok := at[r.name]; !ok {
+				at[r.name] = r.pos
+			}
+		}
+		var visit func(name string, pos token.Position)
+		visit = func(name string, pos token.Position) {
 			acc := a.byName(name)
 			if acc == nil || included[name] {
 				return
 			}
+			if p, ok := at[name]; ok {
+				pos = p
+			}
 			included[name] = true
-			out = append(out, &Accessor{GoName: acc.goName, CName: acc.cName, Members: []*Member{}})
-			entry := out[len(out)-1]
+			entry := &Accessor{GoName: acc.goName, CName: acc.cName, Members: []*Member{}, Pos: Pos{pos}}
+			out = append(out, entry)
 			if !acc.full {
 				return
 			}
 			for _, m := range a.memberList(acc) {
-				if acc.keep > 0 || acc.used[m.GoName] {
-					entry.Members = append(entry.Members, m)
-					if m.Kind != ValueScalar && m.Kind != ValueArray {
-						visit(m.GoType)
+				use, used := acc.used[m.GoName]
+				if !used {
+					if acc.keep == 0 {
+						continue
 					}
+					use = pos
+				}
+				positioned := *m
+				positioned.Pos = Pos{use}
+				entry.Members = append(entry.Members, &positioned)
+				if m.Kind != ValueScalar && m.Kind != ValueArray {
+					visit(m.GoType, use)
 				}
 			}
 		}
 		for _, r := range roots {
-			visit(r)
+			visit(r.name, r.pos)
 		}
 		for _, acc := range a.order {
 			if acc.keep > 0 {
-				visit(acc.goName)
+				visit(acc.goName, token.Position{})
 			}
 		}
 		// By name, not BTF order: the same stubs give the same file on

@@ -102,13 +102,13 @@ func Check(p *Probe, spec *cbtf.Spec, k Kernel) Verdict {
 	for _, u := range p.Uses {
 		m, err := fbtf.ResolveMember(spec, u.Base, u.Path)
 		if err != nil {
-			problem("%s.%s: %v", u.Base, u.Path, err)
+			problem("%s.%s: %v (read at %s)", u.Base, u.Path, err, u.Pos.Short())
 			continue
 		}
 		if u.Size != 0 {
 			size, err := cbtf.Sizeof(m.Last().Type)
 			if err == nil && size != u.Size {
-				problem("%s.%s is %d bytes, %d when generated", u.Base, u.Path, size, u.Size)
+				problem("%s.%s is %d bytes, %d when generated (read at %s)", u.Base, u.Path, size, u.Size, u.Pos.Short())
 			}
 		}
 		if m.IsBitfield() {

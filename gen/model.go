@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"go/token"
+	"path/filepath"
 
 	"github.com/fentrygen/fentrygen/runtime"
 )
@@ -31,6 +32,13 @@ type Pos struct{ token.Position }
 
 // MarshalText renders the position.
 func (p Pos) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+// Short renders the position with the file's base name.
+func (p Pos) Short() string {
+	short := p.Position
+	short.Filename = filepath.Base(short.Filename)
+	return short.String()
+}
 
 // Probe is one annotated stub.
 type Probe struct {
@@ -112,6 +120,9 @@ type Accessor struct {
 	// CName is "struct sock", "atomic_t", "union {...} (in sock_common)".
 	CName   string    `json:"c_name"`
 	Members []*Member `json:"members"`
+	// Pos is where the stubs first reach it: the argument, or the use of
+	// the member that leads to it.
+	Pos Pos `json:"pos"`
 }
 
 // Member is one method of an accessor.
@@ -125,6 +136,9 @@ type Member struct {
 	// Base is the C struct a dereferenced pointer leads to.
 	Base string `json:"base,omitempty"`
 	Len  int    `json:"len,omitempty"`
+	// Pos is the stubs' first use of it; the accessor's position for a
+	// member kept by depth= and not used.
+	Pos Pos `json:"pos"`
 }
 
 // View is one of the user's structs as programs see it: an event, a map key
@@ -150,6 +164,8 @@ type Event struct {
 	Map     string `json:"map"`
 	Size    uint32 `json:"size"`
 	Reader  string `json:"reader"`
+	// Pos is the //fentrygen:event annotation's.
+	Pos Pos `json:"pos"`
 }
 
 // FieldKind is what a view field holds.
@@ -191,6 +207,8 @@ type ViewField struct {
 	FromString  string `json:"from_string,omitempty"`
 	FromKernel  string `json:"from_kernel,omitempty"`
 	FromCurrent string `json:"from_current,omitempty"`
+	// Pos is the field's declaration.
+	Pos Pos `json:"pos"`
 }
 
 // MapKind is the runtime type a map variable is declared with.

@@ -81,13 +81,13 @@ func (b *builder) settle(failed map[string]bool) {
 	}
 }
 
-// roots are the accessors the context types name.
-func (b *builder) roots() []string {
-	var out []string
+// roots are the accessors the context types name, at their arguments.
+func (b *builder) roots() []root {
+	var out []root
 	for _, p := range b.model.Probes {
 		for _, a := range append(append([]*Arg{}, p.Args...), p.Ret, p.Task) {
 			if a != nil && a.Kind == ValuePtr {
-				out = append(out, a.GoType)
+				out = append(out, root{a.GoType, a.Pos.Position})
 			}
 		}
 	}
@@ -134,7 +134,9 @@ func (b *builder) selections(info *types.Info) (changed bool, misspelled map[tok
 			}
 			name := sel.Sel.Name
 			if _, ok := info.Selections[sel]; ok {
-				acc.used[name] = true
+				if _, ok := acc.used[name]; !ok {
+					acc.used[name] = b.pos(sel.Sel.Pos())
+				}
 				return true
 			}
 			if !acc.full {

@@ -13,6 +13,8 @@ type Use struct {
 	Base string `json:"base"`
 	Path string `json:"path"`
 	Size int    `json:"size,omitempty"`
+	// Pos is the stub's first read of it.
+	Pos Pos `json:"pos"`
 }
 
 // attributeUses records, for each probe, the arguments and members its stub
@@ -34,7 +36,7 @@ func (b *builder) attributeUses(info *types.Info) {
 				args[a.GoName] = a
 			}
 		}
-		usedArgs, uses := map[string]bool{}, map[Use]bool{}
+		usedArgs, uses := map[string]bool{}, map[Use]Pos{}
 		seen := map[*ast.FuncDecl]bool{}
 		var walk func(fn *ast.FuncDecl)
 		walk = func(fn *ast.FuncDecl) {
@@ -53,8 +55,9 @@ func (b *builder) attributeUses(info *types.Info) {
 					}
 					if acc := b.accessorOf(info.Types[n.X].Type); acc != nil {
 						for _, m := range b.acc.memberList(acc) {
-							if m.GoName == n.Sel.Name && acc.base != "" {
-								uses[Use{Base: acc.base, Path: joinPath(acc.path, m.CName), Size: memberSize(m)}] = true
+							u := Use{Base: acc.base, Path: joinPath(acc.path, m.CName), Size: memberSize(m)}
+							if _, seen := uses[u]; !seen && m.GoName == n.Sel.Name && acc.base != "" {
+								uses[u] = Pos{b.pos(n.Sel.Pos())}
 							}
 						}
 					}
@@ -73,7 +76,8 @@ func (b *builder) attributeUses(info *types.Info) {
 		}
 		p.ArgsUsed = sortedKeys(usedArgs)
 		p.Uses = nil
-		for u := range uses {
+		for u, pos := range uses {
+			u.Pos = pos
 			p.Uses = append(p.Uses, u)
 		}
 		sort.Slice(p.Uses, func(i, j int) bool {

@@ -31,7 +31,7 @@ func (b *builder) views(f *found) {
 			b.diags.errorf(b.pos(e.spec.Name.Pos()), "event %s is %d bytes: events are built on the 512-byte BPF stack, keep them at most %d", v.Struct, v.Size, MaxStackView)
 			continue
 		}
-		v.Event = &Event{RingVar: "fentrygenRing" + v.Struct, Map: v.Struct, Size: e.ann.Size, Reader: v.Struct + "Reader"}
+		v.Event = &Event{RingVar: "fentrygenRing" + v.Struct, Map: v.Struct, Size: e.ann.Size, Reader: v.Struct + "Reader", Pos: Pos{e.ann.Pos}}
 	}
 	sort.Slice(b.model.Views, func(i, j int) bool { return b.model.Views[i].Struct < b.model.Views[j].Struct })
 }
@@ -107,7 +107,7 @@ func (b *builder) view(name *ast.Ident, ts *ast.TypeSpec, use token.Position) *V
 	}
 	for i := range st.NumFields() {
 		f := st.Field(i)
-		vf := &ViewField{Name: f.Name()}
+		vf := &ViewField{Name: f.Name(), Pos: Pos{b.pos(f.Pos())}}
 		switch u := f.Type().Underlying().(type) {
 		case *types.Basic:
 			goType, sized := sizedInt(u)
