@@ -1,8 +1,10 @@
 package runtime
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"os"
 	"sync/atomic"
 	"time"
@@ -62,6 +64,35 @@ func (r *Reader[T]) ReadTimeout(d time.Duration) (T, error) {
 		return v, fmt.Errorf("%w (%v)", ErrTimeout, d)
 	}
 	return v, err
+}
+
+// pollEvery is how often Records looks at its context while no record
+// arrives.
+const pollEvery = 100 * time.Millisecond
+
+// Records yields the records as they arrive until ctx is done, then those
+// already sent, then stops: nothing the programs sent before ctx ended is
+// dropped. A read error is yielded once and ends the sequence.
+func (r *Reader[T]) Records(ctx context.Context) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		for {
+			done := ctx.Err() != nil
+			wait := pollEvery
+			if done {
+				wait = 0
+			}
+			v, err := r.ReadTimeout(wait)
+			if errors.Is(err, ErrTimeout) {
+				if done {
+					return
+				}
+				continue
+			}
+			if !yield(v, err) || err != nil {
+				return
+			}
+		}
+	}
 }
 
 // Delivered is how many records Read has returned.

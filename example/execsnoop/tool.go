@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"time"
 
 	"github.com/fentrygen/fentrygen/runtime"
 )
@@ -32,11 +31,7 @@ func Run(ctx context.Context, w io.Writer, opts Options) error {
 		opts.Attached()
 	}
 	fmt.Fprintf(w, "%-7s %-7s %-16s %s\n", "PID", "PPID", "COMM", "FILENAME")
-	for ctx.Err() == nil {
-		e, err := objs.ExecReader.ReadTimeout(100 * time.Millisecond)
-		if errors.Is(err, runtime.ErrTimeout) {
-			continue
-		}
+	for e, err := range objs.ExecReader.Records(ctx) {
 		if err != nil {
 			return err
 		}

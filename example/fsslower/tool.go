@@ -3,7 +3,6 @@ package fsslower
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -65,18 +64,7 @@ func Run(ctx context.Context, w io.Writer, opts Options) error {
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(opts.Duration)*time.Second)
 		defer cancel()
 	}
-	for {
-		wait := 100 * time.Millisecond
-		if ctx.Err() != nil {
-			wait = 0 // drain what was sent, then stop
-		}
-		e, err := objs.EventReader.ReadTimeout(wait)
-		if errors.Is(err, runtime.ErrTimeout) {
-			if ctx.Err() != nil {
-				break
-			}
-			continue
-		}
+	for e, err := range objs.EventReader.Records(ctx) {
 		if err != nil {
 			return err
 		}

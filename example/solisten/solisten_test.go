@@ -10,7 +10,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -129,10 +128,7 @@ func TestVMSideBySide(t *testing.T) {
 		want = append(want, line(-int(syscall.EINVAL), 3, "TCPv4", pConn, "127.0.0.1"))
 		slices.Sort(want)
 
-		// The original polls its perf buffer every 100 ms and prints
-		// what it read before it exits on SIGINT.
-		time.Sleep(500 * time.Millisecond)
-		theirs := c.Interrupt(t)
+		theirs := c.InterruptAfterLines(t, 1+len(want))
 		cancel()
 		require.NoError(t, <-done)
 		t.Logf("fentrygen:\n%s\nlibbpf-tools:\n%s", ours.String(), theirs)

@@ -3,7 +3,6 @@ package solisten
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -40,16 +39,7 @@ func Run(ctx context.Context, w io.Writer, opts Options) error {
 		fmt.Fprintf(w, "%-8s ", "TIME(s)")
 	}
 	fmt.Fprintf(w, "%-7s %-16s %-3s %-7s %-5s %-5s %-32s\n", "PID", "COMM", "RET", "BACKLOG", "PROTO", "PORT", "ADDR")
-	for {
-		// Like the original's 100 ms polls: once ctx is done, what is
-		// queued is printed, then Run returns.
-		e, err := objs.EventReader.ReadTimeout(100 * time.Millisecond)
-		if errors.Is(err, runtime.ErrTimeout) {
-			if ctx.Err() != nil {
-				return nil
-			}
-			continue
-		}
+	for e, err := range objs.EventReader.Records(ctx) {
 		if err != nil {
 			return err
 		}
@@ -58,6 +48,7 @@ func Run(ctx context.Context, w io.Writer, opts Options) error {
 		}
 		fmt.Fprintf(w, "%-7d %-16s %-3d %-7d %-5s %-5d %-32s\n", e.Pid, cstring(e.Task[:]), e.Ret, e.Backlog, proto(e), inet.Ntohs(e.Sport), addr(e))
 	}
+	return nil
 }
 
 // proto is TCPv4, UDPv6...: the socket type, then v4 for AF_INET and v6

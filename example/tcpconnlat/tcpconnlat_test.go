@@ -119,10 +119,7 @@ func TestVMSideBySide(t *testing.T) {
 		}
 		slices.Sort(want)
 
-		// The original polls its perf buffer every 100 ms and prints
-		// what it read before it exits on SIGINT.
-		time.Sleep(500 * time.Millisecond)
-		theirs := c.Interrupt(t)
+		theirs := c.InterruptAfterLines(t, 1+len(want))
 		cancel()
 		require.NoError(t, <-done)
 		t.Logf("fentrygen:\n%s\nlibbpf-tools:\n%s", ours.String(), theirs)

@@ -3,11 +3,9 @@ package tcpconnlat
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -51,16 +49,7 @@ func Run(ctx context.Context, w io.Writer, opts Options) error {
 		fmt.Fprintf(w, "%-6s %-12s %-2s %-16s %-16s %-5s %s\n", "PID", "COMM", "IP", "SADDR", "DADDR", "DPORT", "LAT(ms)")
 	}
 	var startUs uint64
-	for {
-		// Like the original's 100 ms polls: once ctx is done, what is
-		// queued is printed, then Run returns.
-		e, err := objs.EventReader.ReadTimeout(100 * time.Millisecond)
-		if errors.Is(err, runtime.ErrTimeout) {
-			if ctx.Err() != nil {
-				return nil
-			}
-			continue
-		}
+	for e, err := range objs.EventReader.Records(ctx) {
 		if err != nil {
 			return err
 		}
@@ -88,4 +77,5 @@ func Run(ctx context.Context, w io.Writer, opts Options) error {
 			fmt.Fprintf(w, "%-6d %-12.12s %-2d %-16s %-16s %-5d %.2f\n", e.Tgid, comm, ip, src, dst, inet.Ntohs(e.Dport), float64(e.DeltaUs)/1000)
 		}
 	}
+	return nil
 }

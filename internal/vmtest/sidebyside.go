@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -14,7 +16,26 @@ import (
 // collected.
 type Running struct {
 	cmd *exec.Cmd
-	out bytes.Buffer
+	out lockedBuffer
+}
+
+// lockedBuffer is the tool's output, written by exec's copying goroutine
+// and read by the test while the tool runs.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // StartTool starts the libbpf-tools program name (packed by [Tools]) with
@@ -65,6 +86,22 @@ func (r *Running) Interrupt(t *testing.T) string {
 	t.Helper()
 	r.cmd.Process.Signal(os.Interrupt)
 	return r.Wait(t)
+}
+
+// InterruptAfterLines waits until the tool has printed at least lines
+// lines (its header included), at most a minute, then interrupts it: the
+// originals stop polling their perf buffers on SIGINT, and a loaded TCG
+// guest may not have run their poll yet. Short output is left to the
+// test's assertions.
+func (r *Running) InterruptAfterLines(t *testing.T, lines int) string {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for strings.Count(r.out.String(), "\n") < lines && time.Now().Before(deadline) && !exited(r.cmd) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	// What one poll printed may have a neighbour in the next.
+	time.Sleep(200 * time.Millisecond)
+	return r.Interrupt(t)
 }
 
 // bpfLinks counts the BPF link file descriptors process pid holds.
