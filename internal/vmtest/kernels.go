@@ -10,8 +10,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf/btf"
 	"golang.org/x/sys/unix"
@@ -19,7 +21,7 @@ import (
 
 // Kernel is a Debian kernel the tests boot.
 type Kernel struct {
-	// Name is the short series ("6.1", "6.12").
+	// Name is its series' name ("6.1", "6.12", "7.x").
 	Name string
 	// Package is the versioned Debian package it came from.
 	Package string
@@ -27,11 +29,56 @@ type Kernel struct {
 	Vmlinuz string
 }
 
-// series are the kernels every VM test runs on: Debian 12's cloud kernel
-// (6.1) and its backported 6.12, by their unversioned meta packages.
-var series = []struct{ name, meta string }{
-	{"6.1", "linux-image-cloud-amd64"},
-	{"6.12", "linux-image-6.12-cloud-amd64"},
+// Series is a line of kernels the VM tests boot, and how to find its
+// newest Debian package.
+type Series struct {
+	// Name names the series in subtests, logs and -kernels: a kernel
+	// release of the series starts with it and a dot ("6.1" holds 6.1.0,
+	// not 6.12), a final ".x" standing for any minor version ("7.x").
+	Name string
+	// Meta is the unversioned meta package whose linux-image-VERSION
+	// dependency is the series' newest kernel. Where that package is itself
+	// a meta package (7.x), its linux-binary-VERSION dependency holds the
+	// image.
+	Meta string
+	// Suites, when not empty, are Debian suites outside the host's apt
+	// sources to resolve Meta in, each "SUITE" or "SUITE/COMPONENT" (main
+	// by default), through a private sources list and lists folder in the
+	// cache, for download only: the host's apt setup is never read or
+	// changed for them. The newest version among them wins. Without
+	// Suites, the host's own apt sources serve.
+	Suites []string
+}
+
+// series are the kernels every VM test runs on, oldest first. Adding or
+// removing a kernel is adding or removing a line.
+var series = []Series{
+	{Name: "6.1", Meta: "linux-image-cloud-amd64"},                                              // Debian 12
+	{Name: "6.12", Meta: "linux-image-6.12-cloud-amd64"},                                        // Debian 12's backport
+	{Name: "7.x", Meta: "linux-image-cloud-amd64", Suites: []string{"trixie-backports", "sid"}}, // the newest 7.x
+}
+
+// AllSeries returns the kernel series the VM tests boot, oldest first.
+func AllSeries() []Series { return slices.Clone(series) }
+
+// releasePrefix is how the releases of the series start: "6.1." for
+// "6.1", "7." for "7.x".
+func (s Series) releasePrefix() string {
+	if major, ok := strings.CutSuffix(s.Name, ".x"); ok {
+		return major + "."
+	}
+	return s.Name + "."
+}
+
+// seriesOf is the name of the series a kernel release belongs to ("" if
+// none).
+func seriesOf(release string) string {
+	for _, s := range series {
+		if strings.HasPrefix(release, s.releasePrefix()) {
+			return s.Name
+		}
+	}
+	return ""
 }
 
 // CacheDir is where kernels are unpacked: $FENTRYGEN_CACHE, else the user's
@@ -52,26 +99,45 @@ func CacheDir() (string, error) {
 // (apt-get download, dpkg -x; nothing is installed on the host) any that are
 // missing. Versioned package names are resolved with apt-cache depends.
 func Kernels() ([]Kernel, error) {
+	return KernelsOf(series)
+}
+
+// KernelsOf is Kernels for the given series only.
+func KernelsOf(list []Series) ([]Kernel, error) {
 	var out []Kernel
 	err := withCache(func(cache string) error {
 		dir := filepath.Join(cache, "kernels")
-		for _, s := range series {
-			root, err := unpacked(dir, func() (string, string, error) {
-				pkg, err := resolve(s.meta)
-				return pkg, pkg, err
-			}, "linux-image-"+s.name+".*-cloud-amd64")
+		for _, s := range list {
+			k, err := s.kernel(cache, dir)
 			if err != nil {
-				return fmt.Errorf("kernel %s: %w", s.name, err)
+				return fmt.Errorf("kernel %s: %w", s.Name, err)
 			}
-			images, _ := filepath.Glob(filepath.Join(root, "boot", "vmlinuz-*"))
-			if len(images) != 1 {
-				return fmt.Errorf("kernel %s: %s: want one boot/vmlinuz-*, found %d", s.name, root, len(images))
-			}
-			out = append(out, Kernel{Name: s.name, Package: filepath.Base(root), Vmlinuz: images[0]})
+			out = append(out, k)
 		}
 		return nil
 	})
 	return out, err
+}
+
+// SelectSeries returns the series named in names (as "6.1,7.x"), in
+// the order given; "" selects all of them.
+func SelectSeries(names string) ([]Series, error) {
+	if names == "" {
+		return AllSeries(), nil
+	}
+	var out []Series
+	for _, n := range strings.Split(names, ",") {
+		i := slices.IndexFunc(series, func(s Series) bool { return s.Name == strings.TrimSpace(n) })
+		if i < 0 {
+			var have []string
+			for _, s := range series {
+				have = append(have, s.Name)
+			}
+			return nil, fmt.Errorf("no kernel series %q (have %s)", n, strings.Join(have, ", "))
+		}
+		out = append(out, series[i])
+	}
+	return out, nil
 }
 
 // withCache runs f on the cache folder, locked: test packages run as
@@ -94,54 +160,200 @@ func withCache(f func(cache string) error) error {
 	return f(cache)
 }
 
+// kernel finds the series' newest kernel unpacked in dir, downloading it
+// when missing.
+func (s Series) kernel(cache, dir string) (Kernel, error) {
+	var apt *privateApt
+	if len(s.Suites) > 0 {
+		apt = &privateApt{dir: filepath.Join(cache, "apt", strings.ReplaceAll(strings.Join(s.Suites, "+"), "/", "_")), suites: s.Suites}
+	}
+	root, err := unpacked(dir, apt, func() (string, string, error) {
+		pkg, err := s.resolve(apt)
+		return pkg, pkg, err
+	}, "linux-*-"+s.releasePrefix()+"*")
+	if err != nil {
+		return Kernel{}, err
+	}
+	var images []string
+	for _, pattern := range []string{"boot/vmlinuz-*", "usr/lib/modules/*/vmlinuz", "lib/modules/*/vmlinuz"} {
+		m, _ := filepath.Glob(filepath.Join(root, pattern))
+		images = append(images, m...)
+	}
+	if len(images) != 1 {
+		return Kernel{}, fmt.Errorf("%s: want one boot/vmlinuz-* or usr/lib/modules/*/vmlinuz, found %d", root, len(images))
+	}
+	return Kernel{Name: s.Name, Package: filepath.Base(root), Vmlinuz: images[0]}, nil
+}
+
+// resolve turns the series' meta package into the versioned package that
+// holds the image: Meta's linux-image-VERSION dependency, or that one's
+// linux-binary-VERSION dependency when it has one.
+func (s Series) resolve(apt *privateApt) (string, error) {
+	image, err := dependency(apt, s.Meta, "linux-image-")
+	if err != nil {
+		return "", err
+	}
+	if !strings.HasPrefix(strings.TrimPrefix(image, "linux-image-"), s.releasePrefix()) {
+		return "", fmt.Errorf("%s resolved to %s, which is not of series %s: update the series table in internal/vmtest/kernels.go", s.Meta, image, s.Name)
+	}
+	binary, err := dependency(apt, image, "linux-binary-")
+	if err != nil {
+		if errors.As(err, new(noDependencyError)) {
+			return image, nil // the image package holds the image
+		}
+		return "", err
+	}
+	return binary, nil
+}
+
+// noDependencyError says a package has no dependency of the kind asked.
+type noDependencyError struct{ error }
+
+// dependency is pkg's first dependency whose name starts with prefix, as
+// apt-cache depends reports it.
+func dependency(apt *privateApt, pkg, prefix string) (string, error) {
+	args := append(apt.options(), "depends", pkg)
+	out, err := exec.Command("apt-cache", args...).Output()
+	if err != nil {
+		return "", fmt.Errorf("apt-cache depends %s%s: %w (run apt-get update?)", pkg, apt.where(), err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 2 && f[0] == "Depends:" && strings.HasPrefix(f[1], prefix) {
+			return f[1], nil
+		}
+	}
+	return "", noDependencyError{fmt.Errorf("apt-cache depends %s%s: no %s dependency in %q", pkg, apt.where(), prefix, out)}
+}
+
+// privateApt is an apt configuration of its own for suites the host's
+// apt sources lack: a sources list (entries signed by Debian's archive
+// keyring), preferences that give every suite the same priority (so the
+// newest version wins, backports included), and a lists and cache folder,
+// all under dir. No host state is read or written through it: not the
+// host's sources, lists, preferences, dpkg status or package cache. A nil
+// *privateApt is the host's own apt.
+type privateApt struct {
+	dir    string
+	suites []string
+}
+
+const (
+	debianMirror  = "http://deb.debian.org/debian"
+	debianKeyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
+	// aptFresh is how long private lists serve before apt-get update
+	// fetches them again.
+	aptFresh = 24 * time.Hour
+)
+
+// options are the apt-get and apt-cache options that select the private
+// configuration; none for the host's.
+func (a *privateApt) options() []string {
+	if a == nil {
+		return nil
+	}
+	return []string{
+		"-o", "Dir::Etc::sourcelist=" + filepath.Join(a.dir, "sources.list"),
+		"-o", "Dir::Etc::sourceparts=/dev/null",
+		"-o", "Dir::Etc::preferences=" + filepath.Join(a.dir, "preferences"),
+		"-o", "Dir::Etc::preferencesparts=/dev/null",
+		"-o", "Dir::State::Lists=" + filepath.Join(a.dir, "lists"),
+		"-o", "Dir::State::status=/dev/null",
+		"-o", "Dir::Cache=" + filepath.Join(a.dir, "cache"),
+	}
+}
+
+// where names the private suites in messages.
+func (a *privateApt) where() string {
+	if a == nil {
+		return ""
+	}
+	return " (in " + strings.Join(a.suites, ", ") + ")"
+}
+
+// update writes the configuration and fetches the lists, when force is set
+// or they are missing or older than aptFresh. It needs no root: every
+// file is in the cache.
+func (a *privateApt) update(force bool) error {
+	stamp := filepath.Join(a.dir, "updated")
+	if fi, err := os.Stat(stamp); err == nil && !force && time.Since(fi.ModTime()) < aptFresh {
+		return nil
+	}
+	for _, d := range []string{"lists/partial", "cache/archives/partial"} {
+		if err := os.MkdirAll(filepath.Join(a.dir, d), 0o755); err != nil {
+			return err
+		}
+	}
+	var sources strings.Builder
+	for _, s := range a.suites {
+		suite, component, ok := strings.Cut(s, "/")
+		if !ok {
+			component = "main"
+		}
+		// target=Packages: no translations, DEP-11 or Contents.
+		fmt.Fprintf(&sources, "deb [signed-by=%s target=Packages] %s %s %s\n", debianKeyring, debianMirror, suite, component)
+	}
+	for name, data := range map[string]string{
+		"sources.list": sources.String(),
+		"preferences":  "Package: *\nPin: release a=*\nPin-Priority: 500\n",
+	} {
+		if err := os.WriteFile(filepath.Join(a.dir, name), []byte(data), 0o644); err != nil {
+			return err
+		}
+	}
+	args := append(a.options(), "update", "-qq")
+	if out, err := exec.Command("apt-get", args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("apt-get update%s: %w\n%s", a.where(), err, out)
+	}
+	return os.WriteFile(stamp, nil, 0o644)
+}
+
 // unpacked returns the folder dir/NAME holding a Debian package unpacked,
 // downloading it when missing: resolve names it (NAME, and the spec
-// apt-get download takes). When apt cannot resolve it, even after apt-get
-// update (as root), the newest earlier download matching glob serves.
-func unpacked(dir string, resolve func() (name, spec string, err error), glob string) (string, error) {
+// apt-get download takes), through apt (nil: the host's). The lists are
+// fetched again when resolving fails: the host's with apt-get update (as
+// root only), private ones whenever stale. When apt still cannot resolve
+// it (offline), the newest earlier download matching glob serves.
+func unpacked(dir string, apt *privateApt, resolve func() (name, spec string, err error), glob string) (string, error) {
+	var updateErr error
+	if apt != nil {
+		updateErr = apt.update(false)
+	}
 	name, spec, resolveErr := resolve()
-	if resolveErr != nil && os.Geteuid() == 0 {
-		// A fresh machine may have no package lists yet.
-		if exec.Command("apt-get", "update", "-qq").Run() == nil {
-			name, spec, resolveErr = resolve()
+	if resolveErr != nil && !errors.As(resolveErr, new(noDependencyError)) {
+		switch {
+		case apt != nil:
+			updateErr = apt.update(true)
+			if updateErr == nil {
+				name, spec, resolveErr = resolve()
+			}
+		case os.Geteuid() == 0:
+			// A fresh machine may have no package lists yet.
+			if exec.Command("apt-get", "update", "-qq").Run() == nil {
+				name, spec, resolveErr = resolve()
+			}
 		}
 	}
 	if resolveErr != nil {
 		// Offline: use what an earlier run unpacked, if anything.
 		matches, _ := filepath.Glob(filepath.Join(dir, glob))
 		if len(matches) == 0 {
-			return "", resolveErr
+			return "", errors.Join(resolveErr, updateErr)
 		}
 		return matches[len(matches)-1], nil
 	}
 	root := filepath.Join(dir, name)
 	if _, err := os.Stat(root); err != nil {
-		if err := download(dir, spec, name); err != nil {
+		if err := download(dir, apt, spec, name); err != nil {
 			return "", err
 		}
 	}
 	return root, nil
 }
 
-// resolve turns a meta package into the versioned image package it depends
-// on, as apt-cache depends reports it.
-func resolve(meta string) (string, error) {
-	out, err := exec.Command("apt-cache", "depends", meta).Output()
-	if err != nil {
-		return "", fmt.Errorf("apt-cache depends %s: %w (run apt-get update?)", meta, err)
-	}
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) == 2 && f[0] == "Depends:" && strings.HasPrefix(f[1], "linux-image-") {
-			return f[1], nil
-		}
-	}
-	return "", fmt.Errorf("apt-cache depends %s: no linux-image dependency in %q", meta, out)
-}
-
 // download unpacks the package apt-get download spec fetches into dir/name.
-func download(dir, spec, name string) error {
+func download(dir string, apt *privateApt, spec, name string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -150,10 +362,10 @@ func download(dir, spec, name string) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	cmd := exec.Command("apt-get", "download", spec)
+	cmd := exec.Command("apt-get", append(apt.options(), "download", spec)...)
 	cmd.Dir = tmp
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("apt-get download %s: %w\n%s", spec, err, out)
+		return fmt.Errorf("apt-get download %s%s: %w\n%s", spec, apt.where(), err, out)
 	}
 	debs, _ := filepath.Glob(filepath.Join(tmp, "*.deb"))
 	if len(debs) != 1 {
@@ -236,7 +448,7 @@ func bzPayload(image []byte) ([]byte, error) {
 }
 
 // KernelBTFs returns the BTF of every test kernel by series ("6.1",
-// "6.12"), skipping the test loudly (failing it with FENTRYGEN_VM=require)
+// "6.12", "7.x"), skipping the test loudly (failing it with FENTRYGEN_VM=require)
 // when the kernels cannot be had.
 func KernelBTFs(t testing.TB) map[string]*btf.Spec {
 	t.Helper()

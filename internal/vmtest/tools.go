@@ -50,7 +50,7 @@ func toolFiles(names []string) (map[string]cpioFile, error) {
 	err := withCache(func(cache string) error {
 		dir := filepath.Join(cache, "debs")
 		for _, pkg := range toolPackages {
-			root, err := unpacked(dir, func() (string, string, error) {
+			root, err := unpacked(dir, nil, func() (string, string, error) {
 				v, err := candidate(pkg)
 				return pkg + "_" + v, pkg + "=" + v, err
 			}, pkg+"_*")
