@@ -35,6 +35,8 @@ func run(stdout, stderr io.Writer, args []string) error {
 			return runSnapshot(stdout, stderr, args[1:])
 		case "new":
 			return runNew(stdout, stderr, args[1:])
+		case "vm":
+			return runVM(stdout, stderr, args[1:])
 		}
 	}
 	return runGenerate(stdout, stderr, args)

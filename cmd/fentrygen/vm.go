@@ -1,0 +1,103 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fentrygen/fentrygen/internal/vminit"
+	"github.com/fentrygen/fentrygen/internal/vmtest"
+)
+
+// fentrygen vm packs this very executable as the guest's /init: started so
+// by the kernel, it is vminit.
+func init() {
+	if os.Getpid() == 1 && filepath.Base(os.Args[0]) == "init" {
+		vminit.Main()
+	}
+}
+
+const vmSynopsis = "fentrygen vm [-kernels `6.1,6.12,7.x`] [-timeout `d`] program [arguments]"
+
+// runVM runs a static program (a test binary, under go test -exec) in a
+// QEMU guest of each kernel.
+func runVM(stdout, stderr io.Writer, args []string) error {
+	fs := newFlags(stderr, "fentrygen vm", vmSynopsis)
+	var names []string
+	for _, s := range vmtest.AllSeries() {
+		names = append(names, s.Name)
+	}
+	kernels := fs.String("kernels", strings.Join(names, ","), "the kernel series to boot, in order, comma-separated")
+	timeout := fs.Duration("timeout", 0, "the most one boot may take (default: the program's -test.timeout plus a minute, else $FENTRYGEN_VM_TIMEOUT or 5m)")
+	if help, err := parseFlags(fs, args); help || err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return usagef("vm: name the program to run (go test -exec 'go tool fentrygen vm' runs test binaries)")
+	}
+	list, err := vmtest.SelectSeries(*kernels)
+	if err != nil {
+		return usagef("vm: -kernels: %v", err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	init, err := os.ReadFile(self)
+	if err != nil {
+		return err
+	}
+	if err := vmtest.CheckStatic(self, init); err != nil {
+		return fmt.Errorf("vm: fentrygen is the guest's /init, so it must be static: %w", err)
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	prog, progArgs := fs.Arg(0), fs.Args()[1:]
+	limit := *timeout
+	if limit == 0 {
+		limit = testTimeout(progArgs)
+	}
+	outcomes, err := vmtest.RunExec(stdout, vmtest.Exec{
+		Path:    prog,
+		Args:    progArgs,
+		Series:  list,
+		Dir:     wd,
+		Init:    init,
+		Timeout: limit,
+	})
+	if err != nil {
+		if strings.Contains(err.Error(), "qemu-system-x86_64 not found") {
+			return fmt.Errorf("vm: %w (install it: apt-get install qemu-system-x86)", err)
+		}
+		return fmt.Errorf("vm: %w", err)
+	}
+	fmt.Fprintf(stdout, "=== fentrygen vm: %s\n", vmtest.Summarize(outcomes))
+	for _, o := range outcomes {
+		if !o.OK() {
+			return errReported
+		}
+	}
+	return nil
+}
+
+// testTimeout is a test binary's -test.timeout plus a minute, so that the
+// test, not the boot's limit, reports a hang with its stacks; 0 (the
+// harness' default) when it has none.
+func testTimeout(args []string) time.Duration {
+	for _, a := range args {
+		v, ok := strings.CutPrefix(a, "-test.timeout=")
+		if !ok {
+			v, ok = strings.CutPrefix(a, "--test.timeout=")
+		}
+		if d, err := time.ParseDuration(v); ok && err == nil && d > 0 {
+			return d + time.Minute
+		}
+	}
+	return 0
+}
