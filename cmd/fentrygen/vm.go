@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fentrygen/fentrygen/internal/vmboot"
 	"github.com/fentrygen/fentrygen/internal/vminit"
-	"github.com/fentrygen/fentrygen/internal/vmtest"
 )
 
 // fentrygen vm packs this very executable as the guest's /init: started so
@@ -27,7 +27,7 @@ const vmSynopsis = "fentrygen vm [-kernels `6.1,6.12,7.x`] [-timeout `d`] progra
 func runVM(stdout, stderr io.Writer, args []string) error {
 	fs := newFlags(stderr, "fentrygen vm", vmSynopsis)
 	var names []string
-	for _, s := range vmtest.AllSeries() {
+	for _, s := range vmboot.AllSeries() {
 		names = append(names, s.Name)
 	}
 	kernels := fs.String("kernels", strings.Join(names, ","), "the kernel series to boot, in order, comma-separated")
@@ -39,9 +39,13 @@ func runVM(stdout, stderr io.Writer, args []string) error {
 		fs.Usage()
 		return usagef("vm: name the program to run (go test -exec 'go tool fentrygen vm' runs test binaries)")
 	}
-	list, err := vmtest.SelectSeries(*kernels)
+	list, err := vmboot.SelectSeries(*kernels)
 	if err != nil {
 		return usagef("vm: -kernels: %v", err)
+	}
+	prog, progArgs := fs.Arg(0), fs.Args()[1:]
+	if _, err := os.Stat(prog); err != nil {
+		return fmt.Errorf("vm: %w", err)
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -51,19 +55,18 @@ func runVM(stdout, stderr io.Writer, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := vmtest.CheckStatic(self, init); err != nil {
+	if err := vmboot.CheckStatic(self, init); err != nil {
 		return fmt.Errorf("vm: fentrygen is the guest's /init, so it must be static: %w", err)
 	}
 	wd, err := os.Getwd()
 	if err != nil {
 		return err
 	}
-	prog, progArgs := fs.Arg(0), fs.Args()[1:]
 	limit := *timeout
 	if limit == 0 {
 		limit = testTimeout(progArgs)
 	}
-	outcomes, err := vmtest.RunExec(stdout, vmtest.Exec{
+	outcomes, err := vmboot.RunExec(stdout, vmboot.Exec{
 		Path:    prog,
 		Args:    progArgs,
 		Series:  list,
@@ -77,7 +80,7 @@ func runVM(stdout, stderr io.Writer, args []string) error {
 		}
 		return fmt.Errorf("vm: %w", err)
 	}
-	fmt.Fprintf(stdout, "=== fentrygen vm: %s\n", vmtest.Summarize(outcomes))
+	fmt.Fprintf(stdout, "=== fentrygen vm: %s\n", vmboot.Summarize(outcomes))
 	for _, o := range outcomes {
 		if !o.OK() {
 			return errReported
