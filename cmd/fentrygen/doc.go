@@ -7,6 +7,8 @@
 //	fentrygen describe [-btf file] function
 //	fentrygen new [-kind fentry|fexit|fmod_ret] [-btf file] [-o file] function
 //	fentrygen snapshot [-btf file] [-types a,b] [-depth n] -o out.btf function...
+//	fentrygen vm [-kernels 6.1,6.12,7.x] [-timeout d] program [arguments]
+//	fentrygen vm -list [-kernels 6.1,6.12,7.x]
 //
 // Under go:generate it runs on the current package:
 //
@@ -71,6 +73,35 @@
 // over a file whose first line is not that header. Nothing is written when
 // any package has errors; every error is printed as file:line:col: message.
 // Exit status: 0 done, 1 errors, 2 usage.
+//
+// # Other kernels
+//
+// fentrygen vm runs a statically linked program, typically a test binary,
+// in each of Debian's cloud kernels 6.1, 6.12 and the newest 7.x, booted
+// one after the other under QEMU (TCG; qemu-system-x86 must be installed):
+//
+//	CGO_ENABLED=0 go test -exec 'go tool fentrygen vm' ./...
+//	go test -exec 'go tool fentrygen vm -kernels 7.x' -run TestProbe ./probes
+//
+// Before each run a line names the kernel and its Debian package; the
+// program's output (standard output and error together) follows as it
+// comes, then its exit status, and a last line says on which kernels it
+// passed or failed. The exit status is 0 only when the program exited 0 on
+// every kernel. The guest's / is an initramfs holding the program and a
+// copy of the working folder (a test's package folder, without hidden
+// entries; not copied over 64 MiB), where the program starts; proc, sysfs,
+// bpffs, debugfs, tracefs, devtmpfs and a tmpfs /tmp are mounted, lo is up,
+// there is no other network, and the program runs as root. Files it writes
+// stay in the guest: coverage and profiles are lost, and go test does not
+// cache the results. A dynamically linked program is refused: the guest
+// has no C library (go test links one into tests that use net or os/user
+// when cgo is on, hence CGO_ENABLED=0). Each boot is limited to the test's
+// -test.timeout plus a minute (else $FENTRYGEN_VM_TIMEOUT or 5m), or
+// -timeout. Kernels are downloaded, never installed, into
+// $FENTRYGEN_CACHE (else the user's cache folder, fentrygen/kernels); 7.x
+// comes from Debian's trixie-backports and sid through a private apt
+// configuration there, leaving the host's apt setup alone. -list prints the
+// kernels without booting them.
 //
 // # BTF
 //

@@ -20,7 +20,7 @@ func init() {
 	}
 }
 
-const vmSynopsis = "fentrygen vm [-kernels `6.1,6.12,7.x`] [-timeout `d`] program [arguments]"
+const vmSynopsis = "fentrygen vm [-kernels `6.1,6.12,7.x`] [-timeout `d`] program [arguments] | fentrygen vm -list [-kernels `list`]"
 
 // runVM runs a static program (a test binary, under go test -exec) in a
 // QEMU guest of each kernel.
@@ -30,10 +30,21 @@ func runVM(stdout, stderr io.Writer, args []string) error {
 	for _, s := range vmboot.AllSeries() {
 		names = append(names, s.Name)
 	}
-	kernels := fs.String("kernels", strings.Join(names, ","), "the kernel series to boot, in order, comma-separated")
+	kernels := fs.String("kernels", strings.Join(names, ","), "the kernel `series` to boot, in order, comma-separated")
 	timeout := fs.Duration("timeout", 0, "the most one boot may take (default: the program's -test.timeout plus a minute, else $FENTRYGEN_VM_TIMEOUT or 5m)")
+	listOnly := fs.Bool("list", false, "list the kernels (downloading any missing) and run nothing")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
+	}
+	if *listOnly {
+		if fs.NArg() > 0 {
+			return usagef("vm: -list runs nothing, yet a program is named")
+		}
+		list, err := vmboot.SelectSeries(*kernels)
+		if err != nil {
+			return usagef("vm: -kernels: %v", err)
+		}
+		return listKernels(stdout, list)
 	}
 	if fs.NArg() == 0 {
 		fs.Usage()
@@ -103,4 +114,21 @@ func testTimeout(args []string) time.Duration {
 		}
 	}
 	return 0
+}
+
+// listKernels prints each series, how it is resolved and the package it
+// resolves to today.
+func listKernels(w io.Writer, list []vmboot.Series) error {
+	kernels, err := vmboot.KernelsOf(list)
+	if err != nil {
+		return fmt.Errorf("vm: %w", err)
+	}
+	for i, k := range kernels {
+		from := "the host's apt sources"
+		if len(list[i].Suites) > 0 {
+			from = "Debian " + strings.Join(list[i].Suites, ", ")
+		}
+		fmt.Fprintf(w, "%-5s %-40s %s in %s\n", k.Name, k.Package, list[i].Meta, from)
+	}
+	return nil
 }

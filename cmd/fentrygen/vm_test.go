@@ -172,6 +172,8 @@ func TestVMUsage(t *testing.T) {
 	_, _, err = runIn(t, "", "vm", "-kernels", "5.10", "x.test")
 	assert.ErrorAs(t, err, new(usageError))
 	assert.ErrorContains(t, err, `no kernel series "5.10"`)
+	_, _, err = runIn(t, "", "vm", "-list", "x.test")
+	assert.ErrorAs(t, err, new(usageError))
 	_, _, err = runIn(t, "", "vm", filepath.Join(t.TempDir(), "missing.test"))
 	assert.ErrorContains(t, err, "missing.test")
 }

@@ -14,7 +14,7 @@
 // initramfs holding the package's test binary (built static) and a tiny
 // init, and runs every TestVM* test the host's -test.run selects in that
 // one boot; each Run then reports its test's guest result as subtests named
-// after the kernel series ("6.1", "6.12"). In the guest, Run calls the
+// after the kernel series ("6.1", "6.12", "7.x"). In the guest, Run calls the
 // body. When QEMU or the kernels are missing the tests skip loudly, except
 // with FENTRYGEN_VM=require, where they fail.
 //
