@@ -62,11 +62,11 @@ func runVM(stdout, stderr io.Writer, args []string) error {
 	if err != nil {
 		return err
 	}
-	init, err := os.ReadFile(self)
+	initBin, err := os.ReadFile(self)
 	if err != nil {
 		return err
 	}
-	if err := vmboot.CheckStatic(self, init); err != nil {
+	if err := vmboot.CheckStatic(self, initBin); err != nil {
 		return fmt.Errorf("vm: fentrygen is the guest's /init, so it must be static: %w", err)
 	}
 	wd, err := os.Getwd()
@@ -82,7 +82,7 @@ func runVM(stdout, stderr io.Writer, args []string) error {
 		Args:    progArgs,
 		Series:  list,
 		Dir:     wd,
-		Init:    init,
+		Init:    initBin,
 		Timeout: limit,
 	})
 	if err != nil {
