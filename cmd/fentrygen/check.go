@@ -14,7 +14,7 @@ import (
 
 	fbtf "github.com/fentrygen/fentrygen/btf"
 	"github.com/fentrygen/fentrygen/gen"
-	"github.com/fentrygen/fentrygen/internal/vmtest"
+	"github.com/fentrygen/fentrygen/internal/vmboot"
 	"github.com/fentrygen/fentrygen/runtime"
 )
 
@@ -135,7 +135,7 @@ func sharedColumns(files []string, testKernels bool) ([]kernelColumn, error) {
 		out = append(out, kernelColumn{name: filepath.Base(f), spec: spec})
 	}
 	if testKernels {
-		ks, err := vmtest.Kernels()
+		ks, err := vmboot.Kernels()
 		if err != nil {
 			return nil, fmt.Errorf("test kernels: %w", err)
 		}

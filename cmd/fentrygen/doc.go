@@ -8,6 +8,8 @@
 //	fentrygen new [-kind fentry|fexit|fmod_ret] [-btf file] [-o file] function
 //	fentrygen snapshot [-btf file] [-types a,b] [-tracepoints a,b] [-depth n] -o out.btf [function...]
 //	fentrygen check [-btf file]... [-kernels test] [-json] [packages]
+//	fentrygen vm [-kernels 6.1,6.12,7.x] [-timeout d] program [arguments]
+//	fentrygen vm -list [-kernels 6.1,6.12,7.x]
 //
 // Under go:generate it runs on the current package:
 //
@@ -88,10 +90,39 @@
 // tracepoint, the arguments and the return value it reads, every member it
 // follows, fmod_ret eligibility, the slots x86-64 takes before 6.6 — against
 // each kernel's BTF: the running kernel's, the package's pinned snapshot,
-// each -btf file, and with -kernels test the test kernels' (Debian's 6.1
-// and 6.12, unpacked offline). It loads and boots nothing, prints a probe by
+// each -btf file, and with -kernels test the test kernels' (Debian's 6.1,
+// 6.12 and 7.x, unpacked offline). It loads and boots nothing, prints a probe by
 // kernel table (ok, ok* with notes, FAIL) with what is missing or changed
 // and near misses, and exits 1 when any cell fails; -json for CI.
+//
+// # Other kernels
+//
+// fentrygen vm runs a statically linked program, typically a test binary,
+// in each of Debian's cloud kernels 6.1, 6.12 and the newest 7.x, booted
+// one after the other under QEMU (TCG; qemu-system-x86 must be installed):
+//
+//	CGO_ENABLED=0 go test -exec 'go tool fentrygen vm' ./...
+//	go test -exec 'go tool fentrygen vm -kernels 7.x' -run TestProbe ./probes
+//
+// Before each run a line names the kernel and its Debian package; the
+// program's output (standard output and error together) follows as it
+// comes, then its exit status, and a last line says on which kernels it
+// passed or failed. The exit status is 0 only when the program exited 0 on
+// every kernel. The guest's / is an initramfs holding the program and a
+// copy of the working folder (a test's package folder, without hidden
+// entries; not copied over 64 MiB), where the program starts; proc, sysfs,
+// bpffs, debugfs, tracefs, devtmpfs and a tmpfs /tmp are mounted, lo is up,
+// there is no other network, and the program runs as root. Files it writes
+// stay in the guest: coverage and profiles are lost, and go test does not
+// cache the results. A dynamically linked program is refused: the guest
+// has no C library (go test links one into tests that use net or os/user
+// when cgo is on, hence CGO_ENABLED=0). Each boot is limited to the test's
+// -test.timeout plus a minute (else $FENTRYGEN_VM_TIMEOUT or 5m), or
+// -timeout. Kernels are downloaded, never installed, into
+// $FENTRYGEN_CACHE (else the user's cache folder, fentrygen/kernels); 7.x
+// comes from Debian's trixie-backports and sid through a private apt
+// configuration there, leaving the host's apt setup alone. -list prints the
+// kernels without booting them.
 //
 // # BTF
 //

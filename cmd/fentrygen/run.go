@@ -37,6 +37,8 @@ func run(stdout, stderr io.Writer, args []string) error {
 			return runNew(stdout, stderr, args[1:])
 		case "check":
 			return runCheck(stdout, stderr, args[1:])
+		case "vm":
+			return runVM(stdout, stderr, args[1:])
 		}
 	}
 	return runGenerate(stdout, stderr, args)

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 
+	"github.com/fentrygen/fentrygen/internal/vmboot"
 	"golang.org/x/sys/unix"
 )
 
@@ -38,7 +39,7 @@ func findMke2fs() (string, error) {
 			return p, nil
 		}
 	}
-	return "", missingError{fmt.Errorf("mke2fs not found, needed by vmtest.Ext4 (apt-get install e2fsprogs)")}
+	return "", vmboot.MissingError{Err: fmt.Errorf("mke2fs not found, needed by vmtest.Ext4 (apt-get install e2fsprogs)")}
 }
 
 // newExt4Disk makes a fresh, sparse ext4 image and returns it open and

@@ -1,61 +1,13 @@
 package vmtest
 
 import (
-	"bufio"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fentrygen/fentrygen/internal/vmboot"
 )
-
-// result is what one boot printed and how the guest's program exited.
-type result struct {
-	release string
-	exit    int
-	output  string
-	elapsed time.Duration
-}
-
-var exitLine = regexp.MustCompile(markerExit + ` (-?\d+)`)
-
-// parse keeps the lines between the kernel marker and the exit marker, and
-// the exit status (-1 without an exit marker).
-func parse(console string) result {
-	res := result{exit: -1}
-	var b strings.Builder
-	sc := bufio.NewScanner(strings.NewReader(strings.ReplaceAll(console, "\r", "")))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	started := false
-	for sc.Scan() {
-		line := sc.Text()
-		// The firmware's escape sequences may precede a marker on its line.
-		if i := strings.Index(line, markerKernel+" "); i >= 0 {
-			res.release, started = strings.TrimSpace(line[i+len(markerKernel)+1:]), true
-			continue
-		}
-		if m := exitLine.FindStringSubmatch(line); m != nil {
-			res.exit, _ = strconv.Atoi(m[1])
-			break
-		}
-		if started || strings.Contains(line, "vminit") || strings.Contains(line, "Kernel panic") {
-			b.WriteString(line)
-			b.WriteByte('\n')
-		}
-	}
-	res.output = strings.TrimSpace(b.String())
-	if res.output == "" && res.exit == -1 {
-		res.output = tail(console, 40)
-	}
-	return res
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	if len(lines) > n {
-		lines = append([]string{"[... " + strconv.Itoa(len(lines)-n) + " lines before these]"}, lines[len(lines)-n:]...)
-	}
-	return strings.Join(lines, "\n")
-}
 
 // guestTest is what a guest's `go test -test.v` output says about one
 // top-level test.
@@ -151,5 +103,5 @@ func (r guestRun) cutShort() (name, out string) {
 		return "", ""
 	}
 	name = r.order[len(r.order)-1]
-	return name, tail(strings.Join(r.lines[r.from[name]:], "\n"), 200)
+	return name, vmboot.Tail(strings.Join(r.lines[r.from[name]:], "\n"), 200)
 }

@@ -2,8 +2,8 @@ package vmtest
 
 import (
 	"fmt"
+	"github.com/fentrygen/fentrygen/internal/vmboot"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -17,7 +17,7 @@ type suite struct {
 
 	prepOnce sync.Once
 	prepErr  error
-	h        *hostEnv
+	h        *vmboot.Host
 	initrd   *os.File
 	mke2fs   string
 	boots    map[string]*kernelBoot
@@ -26,7 +26,7 @@ type suite struct {
 // kernelBoot is one kernel's boot: console output, and the guest's tests.
 type kernelBoot struct {
 	once sync.Once
-	res  result
+	res  vmboot.Result
 	err  error
 	run  guestRun
 }
@@ -39,22 +39,22 @@ func (s *suite) prepare() error {
 }
 
 func (s *suite) doPrepare() error {
-	h, err := host()
+	h, err := vmboot.FindHost()
 	if err != nil {
 		return err
 	}
-	spec := initrdSpec{
+	spec := vmboot.InitrdSpec{
 		// go test runs a package's tests in the package's folder: "." is it.
-		name:   "test",
-		goArgs: []string{"test", "-c", "."},
-		env:    []string{envRun + "=" + hostFlag("run"), envSkip + "=" + hostFlag("skip")},
-		files:  map[string]cpioFile{},
+		Name:   "test",
+		GoArgs: []string{"test", "-c", "."},
+		Env:    []string{envRun + "=" + hostFlag("run"), envSkip + "=" + hostFlag("skip")},
+		Files:  map[string]vmboot.File{},
 	}
 	if s.opts.ext4 {
 		if s.mke2fs, err = findMke2fs(); err != nil {
 			return err
 		}
-		spec.mounts = append(spec.mounts, ext4Device+" "+ext4Dir+" ext4")
+		spec.Mounts = append(spec.Mounts, ext4Device+" "+ext4Dir+" ext4")
 	}
 	if len(s.opts.tools) > 0 {
 		files, err := toolFiles(s.opts.tools)
@@ -62,16 +62,16 @@ func (s *suite) doPrepare() error {
 			return err
 		}
 		for name, f := range files {
-			spec.files[name] = f
+			spec.Files[name] = f
 		}
 	}
-	initrd, err := buildInitrd(spec)
+	initrd, err := vmboot.BuildInitrd(spec)
 	if err != nil {
 		return fmt.Errorf("build the guest's initramfs: %w", err)
 	}
 	s.h, s.initrd = h, initrd
 	s.boots = map[string]*kernelBoot{}
-	for _, k := range h.kernels {
+	for _, k := range h.Kernels {
 		s.boots[k.Name] = &kernelBoot{}
 	}
 	return nil
@@ -85,45 +85,45 @@ func (s *suite) close() {
 }
 
 // boot boots k once, running every TestVM* test in the guest.
-func (s *suite) boot(k Kernel) *kernelBoot {
+func (s *suite) boot(k vmboot.Kernel) *kernelBoot {
 	b := s.boots[k.Name]
 	b.once.Do(func() {
 		b.res, b.err = s.runGuest(k)
-		b.run = splitTests(b.res.output)
+		b.run = splitTests(b.res.Output)
 		logBoot(k, b)
 	})
 	return b
 }
 
-func (s *suite) runGuest(k Kernel) (result, error) {
+func (s *suite) runGuest(k vmboot.Kernel) (vmboot.Result, error) {
 	var disk *os.File
 	if s.opts.ext4 {
 		var err error
 		if disk, err = newExt4Disk(s.mke2fs); err != nil {
-			return result{}, err
+			return vmboot.Result{}, err
 		}
 		defer disk.Close()
 	}
 	argv := []string{"/test", "-test.run=^TestVM", "-test.v", "-test.count=1"}
 	// Shorter than the boot's own limit: a test that hangs panics with its
 	// name and stacks, rather than QEMU being killed silently.
-	if d := Timeout(); d > time.Minute {
+	if d := vmboot.Timeout(); d > time.Minute {
 		argv = append(argv, "-test.timeout="+(d-30*time.Second).String())
 	}
-	return s.h.boot(k, s.initrd, disk, argv)
+	return s.h.Boot(k, vmboot.BootSpec{Initrd: s.initrd, Disk: disk, Argv: argv})
 }
 
 // report turns what the guest said about t's parent test on kernel k into
 // t's result.
-func (s *suite) report(t *testing.T, k Kernel) {
+func (s *suite) report(t *testing.T, k vmboot.Kernel) {
 	t.Helper()
 	b := s.boot(k)
 	top, _, _ := strings.Cut(t.Name(), "/")
 	v := b.verdict(top, k)
-	logTest(t.Name(), v.word, b.res.release, v.elapsed)
+	logTest(t.Name(), v.word, b.res.Release, v.elapsed)
 	for _, line := range strings.Split(v.msg, "\n") {
 		if _, summary, ok := strings.Cut(line, markerSummary+" "); ok {
-			vmLog(summary)
+			vmboot.Log(summary)
 		}
 	}
 	switch v.word {
@@ -151,25 +151,25 @@ type verdict struct {
 }
 
 // verdict says what the boot of k tells about the top-level test top.
-func (b *kernelBoot) verdict(top string, k Kernel) verdict {
+func (b *kernelBoot) verdict(top string, k vmboot.Kernel) verdict {
 	if len(b.run.order) == 0 && b.err != nil {
-		return verdict{word: failed, msg: fmt.Sprintf("boot %s: %v\n%s", k.Package, b.err, b.res.output)}
+		return verdict{word: failed, msg: fmt.Sprintf("boot %s: %v\n%s", k.Package, b.err, b.res.Output)}
 	}
 	gt := b.run.tests[top]
 	culprit, out := b.run.cutShort()
 	switch {
 	case gt == nil && culprit != "":
-		return verdict{word: failed, msg: fmt.Sprintf("%s never ran in the guest (Linux %s): the test binary died during %s, before it (see that test's failure)%s", top, b.res.release, culprit, errSuffix(b.err))}
+		return verdict{word: failed, msg: fmt.Sprintf("%s never ran in the guest (Linux %s): the test binary died during %s, before it (see that test's failure)%s", top, b.res.Release, culprit, errSuffix(b.err))}
 	case gt == nil:
-		return verdict{word: failed, msg: fmt.Sprintf("%s did not run in the guest (Linux %s)%s; the guest's output:\n%s", top, b.res.release, errSuffix(b.err), tail(b.res.output, 60))}
+		return verdict{word: failed, msg: fmt.Sprintf("%s did not run in the guest (Linux %s)%s; the guest's output:\n%s", top, b.res.Release, errSuffix(b.err), vmboot.Tail(b.res.Output, 60))}
 	case top == culprit:
-		return verdict{word: failed, elapsed: gt.elapsed, msg: fmt.Sprintf("in the guest (Linux %s) the test binary died during %s (exit status %d)%s; the end of its output:\n%s", b.res.release, top, b.res.exit, errSuffix(b.err), out)}
+		return verdict{word: failed, elapsed: gt.elapsed, msg: fmt.Sprintf("in the guest (Linux %s) the test binary died during %s (exit status %d)%s; the end of its output:\n%s", b.res.Release, top, b.res.Exit, errSuffix(b.err), out)}
 	case gt.result == "PASS":
-		return verdict{word: passed, elapsed: gt.elapsed, msg: fmt.Sprintf("ran on Linux %s (%s) in %.1fs:\n%s", b.res.release, k.Package, gt.elapsed.Seconds(), gt.output)}
+		return verdict{word: passed, elapsed: gt.elapsed, msg: fmt.Sprintf("ran on Linux %s (%s) in %.1fs:\n%s", b.res.Release, k.Package, gt.elapsed.Seconds(), gt.output)}
 	case gt.result == "SKIP":
-		return verdict{word: skipped, elapsed: gt.elapsed, msg: fmt.Sprintf("skipped in the guest (Linux %s):\n%s", b.res.release, gt.output)}
+		return verdict{word: skipped, elapsed: gt.elapsed, msg: fmt.Sprintf("skipped in the guest (Linux %s):\n%s", b.res.Release, gt.output)}
 	default:
-		return verdict{word: failed, elapsed: gt.elapsed, msg: fmt.Sprintf("in the guest (Linux %s) the test failed:\n%s", b.res.release, gt.output)}
+		return verdict{word: failed, elapsed: gt.elapsed, msg: fmt.Sprintf("in the guest (Linux %s) the test failed:\n%s", b.res.Release, gt.output)}
 	}
 }
 
@@ -198,11 +198,11 @@ func logTest(name, verdict, release string, elapsed time.Duration) {
 	if release == "" {
 		release = "?"
 	}
-	vmLog(fmt.Sprintf("%-44s %s on Linux %s in %.1fs", name, verdict, release, elapsed.Seconds()))
+	vmboot.Log(fmt.Sprintf("%-44s %s on Linux %s in %.1fs", name, verdict, release, elapsed.Seconds()))
 }
 
-func logBoot(k Kernel, b *kernelBoot) {
-	release := b.res.release
+func logBoot(k vmboot.Kernel, b *kernelBoot) {
+	release := b.res.Release
 	if release == "" {
 		release = "?"
 	}
@@ -217,40 +217,5 @@ func logBoot(k Kernel, b *kernelBoot) {
 	if b.err != nil {
 		status += ", " + b.err.Error()
 	}
-	vmLog(fmt.Sprintf("%-44s booted Linux %s (%s) in %.1fs", "(boot "+k.Name+")", release, status, b.res.elapsed.Seconds()))
+	vmboot.Log(fmt.Sprintf("%-44s booted Linux %s (%s) in %.1fs", "(boot "+k.Name+")", release, status, b.res.Elapsed.Seconds()))
 }
-
-func vmLog(line string) {
-	path := os.Getenv("FENTRYGEN_VM_LOG")
-	if path == "" {
-		return
-	}
-	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	fmt.Fprintf(f, "%-18s %s\n", packageName(), line)
-}
-
-// packageName is the test's package as a path in its module
-// ("example/connwatch"), found from go.mod above the folder go test runs
-// it in.
-var packageName = sync.OnceValue(func() string {
-	wd, err := os.Getwd()
-	if err != nil {
-		return "?"
-	}
-	for dir := wd; ; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			if rel, err := filepath.Rel(dir, wd); err == nil && rel != "." {
-				return filepath.ToSlash(rel)
-			}
-			break
-		}
-		if filepath.Dir(dir) == dir {
-			break
-		}
-	}
-	return filepath.Base(wd)
-})

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"debug/elf"
 	"fmt"
+	"github.com/fentrygen/fentrygen/internal/vmboot"
 	"os"
 	"os/exec"
 	"path"
@@ -47,15 +48,15 @@ func Tool(name string, args ...string) *exec.Cmd {
 // come from, and returns each one's folder by package.
 func toolRoots() (map[string]string, error) {
 	roots := map[string]string{}
-	err := withCache(func(cache string) error {
+	err := vmboot.WithCache(func(cache string) error {
 		dir := filepath.Join(cache, "debs")
 		for _, pkg := range toolPackages {
-			root, err := unpacked(dir, func() (string, string, error) {
+			root, err := vmboot.Unpacked(dir, func() (string, string, error) {
 				v, err := candidate(pkg)
 				return pkg + "_" + v, pkg + "=" + v, err
 			}, pkg+"_*")
 			if err != nil {
-				return missingError{fmt.Errorf("vmtest.Tools: %w", err)}
+				return vmboot.MissingError{Err: fmt.Errorf("vmtest.Tools: %w", err)}
 			}
 			roots[pkg] = root
 		}
@@ -81,19 +82,19 @@ func ToolBinary(name string) (string, error) {
 
 // toolFiles returns the initramfs files for the named tools: the programs
 // and the libraries, from Debian's packages unpacked in the cache.
-func toolFiles(names []string) (map[string]cpioFile, error) {
+func toolFiles(names []string) (map[string]vmboot.File, error) {
 	roots, err := toolRoots()
 	if err != nil {
 		return nil, err
 	}
-	files := map[string]cpioFile{}
+	files := map[string]vmboot.File{}
 	needed := map[string]string{} // soname -> who needs it
 	add := func(guest, host string) error {
 		data, err := os.ReadFile(host)
 		if err != nil {
 			return err
 		}
-		files[guest] = cpioFile{mode: 0o755, data: data}
+		files[guest] = vmboot.File{Mode: 0o755, Data: data}
 		f, err := elf.NewFile(bytes.NewReader(data))
 		if err != nil {
 			return fmt.Errorf("%s: %w", host, err)

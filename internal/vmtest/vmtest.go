@@ -14,7 +14,7 @@
 // initramfs holding the package's test binary (built static) and a tiny
 // init, and runs every TestVM* test the host's -test.run selects in that
 // one boot; each Run then reports its test's guest result as subtests named
-// after the kernel series ("6.1", "6.12"). In the guest, Run calls the
+// after the kernel series ("6.1", "6.12", "7.x"). In the guest, Run calls the
 // body. When QEMU or the kernels are missing the tests skip loudly, except
 // with FENTRYGEN_VM=require, where they fail.
 //
@@ -26,23 +26,21 @@ package vmtest
 import (
 	"errors"
 	"fmt"
+	"github.com/fentrygen/fentrygen/internal/vmboot"
 	"io"
 	"os"
 	"os/exec"
 	"path"
+	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 const (
 	// EnvInVM is set (to the guest's kernel release) inside the guest.
-	EnvInVM = "FENTRYGEN_IN_VM"
+	EnvInVM = vmboot.EnvInVM
 	// EnvMode is "require" to fail, rather than skip, when no VM can run.
-	EnvMode = "FENTRYGEN_VM"
-
-	markerKernel = "FENTRYGEN-VM-KERNEL"
-	markerExit   = "FENTRYGEN-VM-EXIT"
+	EnvMode = vmboot.EnvMode
 )
 
 // InVM reports whether this process runs inside a test VM.
@@ -122,21 +120,15 @@ func Run(t *testing.T, body func(t *testing.T)) {
 		t.Fatal("vmtest.Run needs vmtest.Main: add `func TestMain(m *testing.M) { vmtest.Main(m) }` to this package's tests")
 	}
 	if err := s.prepare(); err != nil {
-		if errors.As(err, new(missingError)) {
+		if errors.As(err, new(vmboot.MissingError)) {
 			unavailable(t, err)
 		}
 		t.Fatal(err)
 	}
-	for _, k := range s.h.kernels {
+	for _, k := range s.h.Kernels {
 		t.Run(k.Name, func(t *testing.T) { s.report(t, k) })
 	}
 }
-
-// missingError says something a VM needs is not on this machine: the
-// test skips, or fails with FENTRYGEN_VM=require.
-type missingError struct{ error }
-
-func (e missingError) Unwrap() error { return e.error }
 
 func unavailable(t *testing.T, err error) {
 	t.Helper()
@@ -147,41 +139,34 @@ func unavailable(t *testing.T, err error) {
 	t.Skip("!!! " + msg + "; set FENTRYGEN_VM=require to make this a failure")
 }
 
-// Timeout bounds one boot: $FENTRYGEN_VM_TIMEOUT (a Go duration) or 5m.
-func Timeout() time.Duration {
-	if d, err := time.ParseDuration(os.Getenv("FENTRYGEN_VM_TIMEOUT")); err == nil && d > 0 {
-		return d
-	}
-	return 5 * time.Minute
-}
-
 // RunProgram builds the main package pkg (static), boots each test kernel
-// with it as /BASENAME run with args, and writes what it printed under a
-// heading naming the kernel. QEMU and the kernels are installed when
-// missing and possible (see EnsureQEMU). Nothing it makes outlives it.
+// with it as /BASENAME run with args, and writes what it prints under a
+// line naming the kernel (see RunExec). QEMU and the kernels are
+// installed when missing and possible (see EnsureQEMU). Nothing it makes
+// outlives it.
 func RunProgram(w io.Writer, pkg string, args ...string) error {
 	if err := EnsureQEMU(w); err != nil {
 		return err
 	}
-	h, err := host()
+	dir, err := os.MkdirTemp("", "fentrygen-prog-")
 	if err != nil {
 		return err
 	}
+	defer os.RemoveAll(dir)
 	fmt.Fprintf(w, "building %s for the guest...\n", pkg)
-	name := path.Base(pkg)
-	initrd, err := buildInitrd(initrdSpec{name: name, goArgs: []string{"build", pkg}})
+	bin := filepath.Join(dir, path.Base(pkg))
+	cmd := exec.Command("go", "build", "-o", bin, pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
+	}
+	outcomes, err := vmboot.RunExec(w, vmboot.Exec{Path: bin, Args: args})
 	if err != nil {
 		return err
 	}
-	defer initrd.Close()
-	for _, k := range h.kernels {
-		res, err := h.boot(k, initrd, nil, append([]string{"/" + name}, args...))
-		fmt.Fprintf(w, "\n=== Linux %s (Debian %s, QEMU TCG guest, %.1fs) ===\n%s\n", res.release, k.Package, res.elapsed.Seconds(), res.output)
-		if err != nil {
-			return fmt.Errorf("kernel %s: %w", k.Name, err)
-		}
-		if res.exit != 0 {
-			return fmt.Errorf("kernel %s: the program exited with status %d", k.Name, res.exit)
+	for _, o := range outcomes {
+		if !o.OK() {
+			return errors.New(vmboot.Summarize(outcomes))
 		}
 	}
 	return nil

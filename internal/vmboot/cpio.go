@@ -1,4 +1,4 @@
-package vmtest
+package vmboot
 
 import (
 	"fmt"
@@ -7,16 +7,17 @@ import (
 	"slices"
 )
 
-// cpioFile is one regular file of an initramfs.
-type cpioFile struct {
-	mode uint32
-	data []byte
+// File is one regular file of an initramfs.
+type File struct {
+	// Mode is its permission bits (0o755).
+	Mode uint32
+	Data []byte
 }
 
 // writeCpio writes files (by path, without a leading slash) as a cpio
 // archive in the "newc" format the kernel unpacks into its rootfs, with an
 // entry for every folder on the way: the kernel does not make them itself.
-func writeCpio(w io.Writer, files map[string]cpioFile) error {
+func writeCpio(w io.Writer, files map[string]File) error {
 	dirs := map[string]bool{}
 	for n := range files {
 		for d := path.Dir(n); d != "." && d != "/"; d = path.Dir(d) {
@@ -38,7 +39,7 @@ func writeCpio(w io.Writer, files map[string]cpioFile) error {
 		if dirs[n] {
 			err = cpioEntry(w, ino, n, 0o040755, 2, nil)
 		} else {
-			err = cpioEntry(w, ino, n, 0o100000|files[n].mode, 1, files[n].data)
+			err = cpioEntry(w, ino, n, 0o100000|files[n].Mode, 1, files[n].Data)
 		}
 		if err != nil {
 			return err
