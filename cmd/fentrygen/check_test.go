@@ -61,8 +61,9 @@ func TestCheck(t *testing.T) {
 	assert.ErrorAs(t, err, new(usageError))
 }
 
-// TestCheckTestKernels checks a probe that reads task_struct.mm_cid, which
-// Linux 6.4 added, against the test kernels: 6.1 lacks it, 6.12 has it.
+// TestCheckTestKernels checks a probe that reads task_struct.mm_cid, an int
+// that Linux 6.4 added and 7.x made a struct, against the test kernels: 6.1
+// lacks it, 6.12 has it as generated, 7.x has it in another size.
 func TestCheckTestKernels(t *testing.T) {
 	vmtest.KernelBTFs(t) // skips (or fails, as CI requires) without them
 	dir := testmod.Write(t, map[string][]byte{"probes.go": []byte(`package probes
@@ -72,7 +73,8 @@ func onConnect(p *OnConnect) { _ = p.Task.MmCid() }
 `)})
 	stdout, stderr, err := runIn(t, dir, "check", "-kernels", "test")
 	require.ErrorIs(t, err, errReported, stderr)
-	assert.Contains(t, stdout, `onConnect on 6.1: task_struct.mm_cid: struct task_struct has no such member "mm_cid"`)
+	assert.Contains(t, stdout, `onConnect on 6.1: task_struct.mm_cid: struct task_struct has no such member "mm_cid" (did you mean rmid?) (read at probes.go:4:43)`)
 	assert.NotContains(t, stdout, "onConnect on 6.12:")
-	assert.Regexp(t, `onConnect \(fentry tcp_v4_connect\)\s.*FAIL\s+ok\n`, stdout)
+	assert.Contains(t, stdout, "onConnect on 7.x: task_struct.mm_cid is 24 bytes, 4 when generated (read at probes.go:4:43)")
+	assert.Regexp(t, `onConnect \(fentry tcp_v4_connect\)\s.*FAIL\s+ok\s+FAIL\n`, stdout)
 }

@@ -20,12 +20,13 @@ import (
 
 func TestMain(m *testing.M) { vmtest.Main(m, vmtest.Tools("funclatency"), vmtest.Ext4()) }
 
-// fn is the function both tools time: fsync(2) calls it once (do_fsync ->
-// vfs_fsync, inlined, -> vfs_fsync_range), it is in BTF and kallsyms on
-// 6.1 and 6.12, and nothing else of this process calls it.
-const fn = "vfs_fsync_range"
+// fn is the function both tools time: ext4's fsync, which fsync(2) of a file
+// on ext4 calls once; it is in BTF and kallsyms on every test kernel, and
+// nothing else of this process calls it. (vfs_fsync_range, the generic
+// step before it, is no longer called on that path in 7.x.)
+const fn = "ext4_sync_file"
 
-// TestVMSideBySide times vfs_fsync_range with the port (fentry/fexit) and
+// TestVMSideBySide times ext4_sync_file with the port (fentry/fexit) and
 // with Debian's libbpf-tools funclatency (kprobe/kretprobe) at once, both
 // limited to this process, over n fsyncs of a freshly written block on
 // ext4, in each unit (-u, -m, nsec by default). An fsync there takes half a

@@ -47,7 +47,8 @@ func parse(console string) Result {
 		}
 	}
 	res.Output = strings.TrimSpace(b.String())
-	if res.Output == "" && res.Exit == -1 {
+	if !started && res.Exit == -1 {
+		// The program never started: the end of the console says why.
 		res.Output = Tail(console, 40)
 	}
 	return res

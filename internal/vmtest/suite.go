@@ -89,6 +89,15 @@ func (s *suite) boot(k vmboot.Kernel) *kernelBoot {
 	b := s.boots[k.Name]
 	b.once.Do(func() {
 		b.res, b.err = s.runGuest(k)
+		if b.err != nil && b.res.Release == "" && b.res.Elapsed < vmboot.Timeout() {
+			// The kernel died before the guest's program started: nothing
+			// of the tests ran (a rare early-boot crash under TCG). Say so
+			// and boot it once more.
+			msg := fmt.Sprintf("%-44s died before its program started (%v): booting it again", "(boot "+k.Name+")", b.err)
+			vmboot.Log(msg)
+			fmt.Fprintf(os.Stderr, "vmtest: %s; the end of its console:\n%s\n", msg, b.res.Output)
+			b.res, b.err = s.runGuest(k)
+		}
 		b.run = splitTests(b.res.Output)
 		logBoot(k, b)
 	})
