@@ -33,7 +33,7 @@ func onAccess(p *OnAccess) { stats.Get(p).AddTotal(runtime.Int64(1)) }
 // A page dirtied, as account_page_dirtied counted it: the tracepoint in
 // folio_account_dirtied, which is inlined into __folio_mark_dirty.
 //
-//tp_btf:writeback_dirty_folio args=
+// tp_btf:writeback_dirty_folio args=
 func onDirty(p *OnDirty) { stats.Get(p).AddMisses(runtime.Int64(-1)) }
 
 //fentry:mark_buffer_dirty args=
