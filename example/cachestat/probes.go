@@ -2,7 +2,7 @@
 // system-wide, with the page cache's size. It is a port of bcc's
 // libbpf-tools cachestat, with the hooks of folio kernels: the original's
 // account_page_dirtied (and its rename folio_account_dirtied) is gone
-// (inlined) from Linux 5.18 on, and its add_to_page_cache_lru and
+// (inlined) in Linux 6.1 and 6.12, and its add_to_page_cache_lru and
 // mark_page_accessed are wrappers few callers use any more.
 package cachestat
 

@@ -2,8 +2,8 @@
 // how many of the pages it read were never accessed, and a histogram of
 // the time from a page's read-ahead to its first access. It is a port of
 // bcc's libbpf-tools readahead, with the hooks of folio kernels: the
-// original's do_page_cache_ra and __page_cache_alloc are gone (inlined)
-// from Linux 5.18 on, and mark_page_accessed is no longer on the read path.
+// original's do_page_cache_ra and __page_cache_alloc are gone (inlined) in
+// Linux 6.1 and 6.12, and mark_page_accessed is no longer on the read path.
 package readahead
 
 import "github.com/fentrygen/fentrygen/runtime"
