@@ -76,6 +76,8 @@ func mapHandle(mp *Map) (jen.Code, jen.Code) {
 	case MapLog2HistBy, MapLinearHistBy:
 		return jen.Op("*").Qual(rtPath, "HistMapBy").Types(jen.Id(mp.Key.Go)),
 			jen.Qual(rtPath, "OpenHistBy").Types(jen.Id(mp.Key.Go)).Call(jen.Id("objs"), jen.Op("&").Id(mp.Var))
+	case MapStackTrace:
+		return jen.Op("*").Qual(rtPath, "StackMap"), jen.Qual(rtPath, "OpenStackMap").Call(jen.Id("objs"), jen.Op("&").Id(mp.Var))
 	}
 	key := jen.Id("uint32")
 	if mp.Key != nil {

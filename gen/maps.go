@@ -11,6 +11,7 @@ var mapArity = map[MapKind]int{
 	MapHash: 2, MapLRUHash: 2, MapPerCPUHash: 2,
 	MapArray: 1, MapPerCPUArray: 1, MapGlobal: 1,
 	MapLog2Hist: 0, MapLinearHist: 0, MapLog2HistBy: 1, MapLinearHistBy: 1,
+	MapStackTrace: 0,
 }
 
 // mapDecl resolves a package-level map variable: its kind and element types

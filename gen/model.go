@@ -225,6 +225,7 @@ const (
 	MapLinearHist
 	MapLog2HistBy
 	MapLinearHistBy
+	MapStackTrace
 )
 
 // mapKinds maps the runtime type names to kinds.
@@ -233,6 +234,7 @@ var mapKinds = map[string]MapKind{
 	"Array": MapArray, "PerCPUArray": MapPerCPUArray, "Global": MapGlobal,
 	"Log2Hist": MapLog2Hist, "LinearHist": MapLinearHist,
 	"Log2HistBy": MapLog2HistBy, "LinearHistBy": MapLinearHistBy,
+	"StackTrace": MapStackTrace,
 }
 
 func (k MapKind) String() string {

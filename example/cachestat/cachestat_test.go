@@ -1,0 +1,157 @@
+package cachestat_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/cilium/ebpf/btf"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"github.com/fentrygen/fentrygen/example/cachestat"
+	"github.com/fentrygen/fentrygen/internal/vmtest"
+	"github.com/fentrygen/fentrygen/runtime"
+)
+
+func TestMain(m *testing.M) { vmtest.Main(m, vmtest.Tools("cachestat"), vmtest.Ext4()) }
+
+const header = "    HITS   MISSES  DIRTIES HITRATIO   BUFFERS_MB  CACHED_MB"
+
+// counts are the summed columns of cachestat's lines.
+type counts struct{ hits, misses, dirties int64 }
+
+// parse sums cachestat's lines (-T lines start with the time).
+func parse(t *testing.T, out string, timestamp bool) (sum counts) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	want := header
+	if timestamp {
+		want = "TIME     " + header
+	}
+	require.Equal(t, want, lines[0], "the header")
+	for _, line := range lines[1:] {
+		f := strings.Fields(line)
+		if timestamp {
+			require.Regexp(t, `^\d\d:\d\d:\d\d$`, f[0], line)
+			f = f[1:]
+		}
+		require.Len(t, f, 6, line)
+		require.True(t, strings.HasSuffix(f[3], "%"), line)
+		var v [3]int64
+		for i := range v {
+			n, err := strconv.ParseInt(f[i], 10, 64)
+			require.NoError(t, err, line)
+			v[i] = n
+		}
+		sum.hits, sum.misses, sum.dirties = sum.hits+v[0], sum.misses+v[1], sum.dirties+v[2]
+	}
+	return sum
+}
+
+// trace runs the port around work (interval 1) and returns its output.
+func trace(t *testing.T, opts cachestat.Options, work func()) string {
+	t.Helper()
+	var ours bytes.Buffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done, attached := make(chan error, 1), make(chan struct{})
+	opts.Attached = func() { close(attached) }
+	go func() { done <- cachestat.Run(ctx, &ours, opts) }()
+	select {
+	case <-attached:
+	case err := <-done:
+		require.NoError(t, err)
+	}
+	work()
+	cancel()
+	require.NoError(t, <-done)
+	t.Logf("fentrygen:\n%s", ours.String())
+	return ours.String()
+}
+
+// original runs Debian's libbpf-tools cachestat, which cannot load on
+// folio kernels, and returns its last complaint.
+func original(t *testing.T) string {
+	t.Helper()
+	target, err := runtime.KernelTarget()
+	require.NoError(t, err)
+	for _, fn := range []string{"account_page_dirtied", "folio_account_dirtied"} {
+		var f *btf.Func
+		assert.ErrorIs(t, target.Spec.TypeByName(fn, &f), btf.ErrNotFound, fn)
+	}
+	out, err := vmtest.Tool("cachestat", "1", "1").CombinedOutput()
+	t.Logf("libbpf-tools cachestat:\n%s", out)
+	var exit *exec.ExitError
+	require.True(t, errors.As(err, &exit), "libbpf-tools cachestat ran: %v\n%s", err, out)
+	assert.Equal(t, 1, exit.ExitCode())
+	assert.Contains(t, string(out), "account_page_dirtied")
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	last := lines[len(lines)-1]
+	assert.Equal(t, "failed to load BPF object", last)
+	return last
+}
+
+// TestVMSideBySide: Debian's cachestat (v0.26) cannot load on 6.1 or 6.12,
+// so the port stands alone against ground truth, from a file of n pages on
+// ext4 (block size b) and its own counters:
+//
+//   - read cold, a page per read(2): n pages added to the cache and n
+//     accessed, so MISSES = n and HITS = 0;
+//   - read again, now cached: n accesses, no page added, so HITS = n and
+//     MISSES = 0 (a 100% ratio);
+//   - n pages written to a new file (-T): each page added to the cache and
+//     dirtied (MISSES = 0), and each of its page/b buffers dirtied, so
+//     DIRTIES = n*page/b and HITS = 0 (dirtied buffers count against
+//     accesses).
+//
+// The counts are system-wide: the kernel's own work on the filesystem
+// (its journal, an inode's atime) may add a few events, at most noise.
+func TestVMSideBySide(t *testing.T) {
+	vmtest.Run(t, func(t *testing.T) {
+		const n, noise = 256, 16
+		msg := original(t)
+		dir := vmtest.Ext4Dir()
+		path := filepath.Join(dir, "cachestat")
+		page := os.Getpagesize()
+		var st unix.Statfs_t
+		require.NoError(t, unix.Statfs(dir, &st))
+		buffers := int64(n * page / int(st.Bsize))
+
+		vmtest.ColdFile(t, path, n)
+		cold := parse(t, trace(t, cachestat.Options{}, func() {
+			require.Equal(t, n*page, vmtest.ReadPages(t, path, page))
+		}), false)
+		assert.InDelta(t, n, cold.misses, noise, "cold read: misses")
+		assert.InDelta(t, 0, cold.hits, noise, "cold read: hits")
+
+		cached := parse(t, trace(t, cachestat.Options{}, func() {
+			require.Equal(t, n*page, vmtest.ReadPages(t, path, page))
+		}), false)
+		assert.InDelta(t, n, cached.hits, noise, "cached read: hits")
+		assert.InDelta(t, 0, cached.misses, noise, "cached read: misses")
+
+		written := parse(t, trace(t, cachestat.Options{Timestamp: true}, func() {
+			fd, err := unix.Open(filepath.Join(dir, "written"), unix.O_CREAT|unix.O_TRUNC|unix.O_WRONLY|unix.O_CLOEXEC, 0o644)
+			require.NoError(t, err)
+			defer unix.Close(fd)
+			buf := bytes.Repeat([]byte{'w'}, page)
+			for i := range n {
+				_, err := unix.Pwrite(fd, buf, int64(i*page))
+				require.NoError(t, err)
+			}
+		}), true)
+		assert.InDelta(t, buffers, written.dirties, noise, "write: dirtied buffers")
+		assert.InDelta(t, 0, written.misses, noise, "write: misses")
+		assert.InDelta(t, 0, written.hits, noise, "write: hits")
+
+		vmtest.Summary(t, "side-by-side cachestat on %s: fentrygen HITS/MISSES/DIRTIES %d/%d/%d (cold read), %d/%d/%d (cached read), %d/%d/%d (write) | libbpf-tools cannot run: %q (exit 1) | ground truth: %d pages (%d-byte blocks): misses %d, then hits %d, then dirtied buffers %d, within %d",
+			runtime.KernelRelease(), cold.hits, cold.misses, cold.dirties, cached.hits, cached.misses, cached.dirties, written.hits, written.misses, written.dirties, msg, n, st.Bsize, n, n, buffers, noise)
+	})
+}
