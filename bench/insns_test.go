@@ -20,11 +20,14 @@ import (
 
 	fbtf "github.com/fentrygen/fentrygen/btf"
 	"github.com/fentrygen/fentrygen/example/argwatch"
+	"github.com/fentrygen/fentrygen/example/cachestat"
 	"github.com/fentrygen/fentrygen/example/connwatch"
 	"github.com/fentrygen/fentrygen/example/execsnoop"
 	"github.com/fentrygen/fentrygen/example/fsdist"
 	"github.com/fentrygen/fentrygen/example/fsslower"
 	"github.com/fentrygen/fentrygen/example/funclatency"
+	"github.com/fentrygen/fentrygen/example/klockstat"
+	"github.com/fentrygen/fentrygen/example/readahead"
 	"github.com/fentrygen/fentrygen/example/readlat"
 	"github.com/fentrygen/fentrygen/example/solisten"
 	"github.com/fentrygen/fentrygen/example/tcpconnlat"
@@ -81,6 +84,22 @@ func pairs() []pair {
 	add("tcprtt", tcprtt.Programs, "", "tcprtt", map[string]string{"onRcv": "tcp_rcv"})
 	add("tcpsynbl", tcpsynbl.Programs, "", "tcpsynbl", map[string]string{"onV4": "tcp_v4_syn_recv", "onV6": "tcp_v6_syn_recv"})
 	add("solisten", solisten.Programs, "", "solisten", map[string]string{"onListen": "inet_listen_fexit"})
+	// The page-cache ports hook the folio-era functions where the originals
+	// hook functions these kernels no longer have; each program is paired
+	// with the original's program of the same role.
+	add("cachestat", cachestat.Programs, "", "cachestat", map[string]string{"onAccess": "mark_page_accessed", "onAdd": "add_to_page_cache_lru", "onBufferDirty": "mark_buffer_dirty", "onDirty": "account_page_dirtied"})
+	add("readahead", readahead.Programs, "", "readahead", map[string]string{"onRa": "do_page_cache_ra", "onRaExit": "do_page_cache_ra_ret", "onRaOrder": "do_page_cache_ra", "onRaOrderExit": "do_page_cache_ra_ret", "onAccess": "mark_page_accessed"})
+	// The original allocates where the port adds (and checks the result):
+	// its twin has the port's logic.
+	add("readahead", readahead.Programs, "readahead", "", map[string]string{"onAdd": "on_add"})
+	add("klockstat", klockstat.Programs, "", "klockstat", map[string]string{
+		"onMutexLock": "mutex_lock", "onMutexLockExit": "mutex_lock_exit", "onMutexIntr": "mutex_lock_interruptible", "onMutexIntrExit": "mutex_lock_interruptible_exit",
+		"onMutexKill": "mutex_lock_killable", "onMutexKillExit": "mutex_lock_killable_exit", "onMutexTryExit": "mutex_trylock_exit", "onMutexUnlock": "mutex_unlock",
+		"onDownRead": "down_read", "onDownReadExit": "down_read_exit", "onReadIntr": "down_read_interruptible", "onReadIntrExit": "down_read_interruptible_exit",
+		"onReadKill": "down_read_killable", "onReadKillExit": "down_read_killable_exit", "onReadTryExit": "down_read_trylock_exit", "onUpRead": "up_read",
+		"onDownWrite": "down_write", "onDownWriteExit": "down_write_exit", "onWriteKill": "down_write_killable", "onWriteKillExit": "down_write_killable_exit",
+		"onWriteTryExit": "down_write_trylock_exit", "onUpWrite": "up_write",
+	})
 	sort.Slice(out, func(i, j int) bool { return out[i].example+out[i].ours < out[j].example+out[j].ours })
 	return out
 }

@@ -9,11 +9,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fentrygen/fentrygen/example/argwatch"
+	"github.com/fentrygen/fentrygen/example/cachestat"
 	"github.com/fentrygen/fentrygen/example/connwatch"
 	"github.com/fentrygen/fentrygen/example/execsnoop"
 	"github.com/fentrygen/fentrygen/example/fsdist"
 	"github.com/fentrygen/fentrygen/example/fsslower"
 	"github.com/fentrygen/fentrygen/example/funclatency"
+	"github.com/fentrygen/fentrygen/example/klockstat"
+	"github.com/fentrygen/fentrygen/example/readahead"
 	"github.com/fentrygen/fentrygen/example/readlat"
 	"github.com/fentrygen/fentrygen/example/solisten"
 	"github.com/fentrygen/fentrygen/example/tcpconnlat"
@@ -30,10 +33,13 @@ func TestVMEveryExampleProbeLoads(t *testing.T) {
 	packages := map[string][]*runtime.Program{
 		"connwatch":   connwatch.Programs(),
 		"argwatch":    argwatch.Programs(),
+		"cachestat":   cachestat.Programs(),
 		"execsnoop":   execsnoop.Programs(),
 		"fsdist":      fsdist.Programs(),
 		"fsslower":    fsslower.Programs(),
 		"funclatency": funclatency.Programs(),
+		"klockstat":   klockstat.Programs(),
+		"readahead":   readahead.Programs(),
 		"readlat":     readlat.Programs(),
 		"solisten":    solisten.Programs(),
 		"tcpconnlat":  tcpconnlat.Programs(),

@@ -20,7 +20,7 @@ func (b *builder) mapDecl(fm foundMap) {
 	pos := b.pos(fm.name.Pos())
 	typeName, ok := b.runtimeType(fm.spec.Type)
 	if !ok {
-		b.diags.errorf(pos, "%s is annotated %s but is not one of the runtime's map types (Hash, LRUHash, PerCPUHash, Array, PerCPUArray, Global, Log2Hist, LinearHist, Log2HistBy, LinearHistBy)", fm.name.Name, mapPrefix)
+		b.diags.errorf(pos, "%s is annotated %s but is not one of the runtime's map types (%s)", fm.name.Name, mapPrefix, mapKindList())
 		return
 	}
 	kind := mapKinds[typeName]

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"go/token"
 	"path/filepath"
+	"strings"
 
 	"github.com/fentrygen/fentrygen/runtime"
 )
@@ -235,6 +236,16 @@ var mapKinds = map[string]MapKind{
 	"Log2Hist": MapLog2Hist, "LinearHist": MapLinearHist,
 	"Log2HistBy": MapLog2HistBy, "LinearHistBy": MapLinearHistBy,
 	"StackTrace": MapStackTrace,
+}
+
+// mapKindList names the runtime's map types in declaration order, for
+// messages.
+func mapKindList() string {
+	names := make([]string, 0, len(mapKinds))
+	for k := MapHash; k <= MapStackTrace; k++ {
+		names = append(names, k.String())
+	}
+	return strings.Join(names, ", ")
 }
 
 func (k MapKind) String() string {

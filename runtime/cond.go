@@ -78,29 +78,61 @@ func (c compare) jump(p *Program, want bool, label string) {
 	if !want {
 		op = inverseJump[op]
 	}
+	a, b := c.a, c.b
+	if (op == asm.JEq || op == asm.JNE) && a.size < 8 && a.size == b.size {
+		// Equality depends on the low bytes alone.
+		k, isConst := b.e.(constExpr)
+		wide := isConst && k.v != int64(int32(k.v))
+		switch {
+		case a.size == 4 && (wide || a.e.ext()&b.e.ext() == 0):
+			// A 32-bit jump sees the low half alone, and takes any
+			// 4-byte constant as its immediate.
+			emitCompare(p, op, label, a, b, (scalar).loadRaw, true)
+			return
+		case a.e.ext()&b.e.ext() != 0:
+			// Both extended alike above their width already.
+			emitCompare(p, op, label, a, b, (scalar).loadRaw, false)
+			return
+		}
+		// A mask is shorter than a sign extension.
+		a.signed, b.signed = false, false
+		if isConst {
+			b.e = constExpr{v: extend(k.v, k.size, false), size: k.size}
+		}
+	}
+	emitCompare(p, op, label, a, b, (scalar).load, false)
+}
+
+// emitCompare loads a and b with load and jumps to label when a op b,
+// comparing the low 32 bits alone when jmp32 is set.
+func emitCompare(p *Program, op asm.JumpOp, label string, a, b scalar, load func(scalar, *Program, asm.Register, regs), jmp32 bool) {
+	jumpImm, jumpReg := op.Imm, op.Reg
+	if jmp32 {
+		jumpImm, jumpReg = op.Imm32, op.Reg32
+	}
 	// Operands go to r0 first, where helpers leave their results.
-	if imm, ok := fitsImm(c.b.e); ok {
-		c.a.load(p, asm.R0, callerSaved.without(asm.R0))
-		p.Emit(op.Imm(asm.R0, imm, label))
+	if k, ok := b.e.(constExpr); ok && (jmp32 || k.v == int64(int32(k.v))) {
+		load(a, p, asm.R0, callerSaved.without(asm.R0))
+		p.Emit(jumpImm(asm.R0, int32(k.v), label))
 		return
 	}
 	switch {
-	case !c.b.e.calls():
-		c.a.load(p, asm.R0, callerSaved.without(asm.R0))
-		c.b.load(p, asm.R1, callerSaved.without(asm.R0, asm.R1))
-		p.Emit(op.Reg(asm.R0, asm.R1, label))
-	case !c.a.e.calls():
-		c.b.load(p, asm.R0, callerSaved.without(asm.R0))
-		c.a.load(p, asm.R1, callerSaved.without(asm.R0, asm.R1))
-		p.Emit(op.Reg(asm.R1, asm.R0, label))
+	case !b.e.calls():
+		load(a, p, asm.R0, callerSaved.without(asm.R0))
+		load(b, p, asm.R1, callerSaved.without(asm.R0, asm.R1))
+		p.Emit(jumpReg(asm.R0, asm.R1, label))
+	case !a.e.calls():
+		load(b, p, asm.R0, callerSaved.without(asm.R0))
+		load(a, p, asm.R1, callerSaved.without(asm.R0, asm.R1))
+		p.Emit(jumpReg(asm.R1, asm.R0, label))
 	default:
-		c.a.load(p, asm.R0, callerSaved.without(asm.R0))
+		load(a, p, asm.R0, callerSaved.without(asm.R0))
 		slot := p.tempSlot()
 		p.Emit(asm.StoreMem(asm.RFP, slot, asm.R0, asm.DWord))
-		c.b.load(p, asm.R0, callerSaved.without(asm.R0))
+		load(b, p, asm.R0, callerSaved.without(asm.R0))
 		p.Emit(asm.LoadMem(asm.R1, asm.RFP, slot, asm.DWord))
 		p.freeSlot(slot)
-		p.Emit(op.Reg(asm.R1, asm.R0, label))
+		p.Emit(jumpReg(asm.R1, asm.R0, label))
 	}
 }
 

@@ -41,7 +41,7 @@ type Options struct {
 }
 
 // Declared is a package-level map declaration: a [Hash], [Array],
-// [Global], histogram or [Ring].
+// [Global], histogram, [StackTrace] or [Ring].
 type Declared interface {
 	specs() map[string]*ebpf.MapSpec
 }
@@ -178,6 +178,9 @@ func only(progs []*Program, names []string) ([]*Program, error) {
 // retarget is a copy of p attached to fn.
 func (p *Program) retarget(fn string) *Program {
 	q := *p
+	if q.from == "" {
+		q.from = q.info.Target
+	}
 	q.info.Target = fn
 	return &q
 }

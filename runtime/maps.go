@@ -77,10 +77,17 @@ func withValue[V elem](p *Program, d *mapDecl, what string, size int, found func
 	end := p.Label("found")
 	p.Emit(asm.JEq.Imm(asm.R0, 0, end))
 	slot := p.tempSlot()
+	spill := len(p.insns)
 	p.Emit(asm.StoreMem(asm.RFP, slot, asm.R0, asm.DWord))
+	if len(p.insns) == spill {
+		spill = -1 // dead code: nothing emitted
+	}
 	sc := &scope{what: fmt.Sprintf("%s of map %s", what, d.name)}
 	found(bound[V](p, mem{ptr: slot, size: size, scope: sc}))
 	sc.closed = true
+	if !sc.used && spill >= 0 {
+		p.unemit(spill)
+	}
 	p.freeSlot(slot)
 	p.Mark(end)
 }

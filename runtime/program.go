@@ -36,6 +36,9 @@ type Program struct {
 	// none are emitted.
 	dead bool
 	refs map[string]bool
+	// from is the function the stub was written for when the program was
+	// retargeted to info.Target ("" otherwise).
+	from string
 }
 
 // New starts a program: `r6 = r1` (ctx survives helper calls there).
@@ -88,6 +91,16 @@ func (p *Program) Emit(insns ...asm.Instruction) {
 }
 
 func (p *Program) emitAll(insns asm.Instructions) { p.Emit(insns...) }
+
+// unemit drops the instruction emitted at index i when nothing can refer
+// to it: it carries no label and is not a jump (code after it moves up,
+// and jumps name labels, not offsets).
+func (p *Program) unemit(i int) {
+	if i < 0 || i >= len(p.insns) || p.insns[i].Symbol() != "" || p.insns[i].OpCode.Class().IsJump() {
+		return
+	}
+	p.insns = append(p.insns[:i], p.insns[i+1:]...)
+}
 
 // Label returns a new label name: prefix_N, N counting per prefix from 0, so
 // the same building code always yields the same names.
@@ -291,7 +304,7 @@ func (p *Program) Instructions() (asm.Instructions, error) {
 			out[i] = out[i].WithReference(ref)
 		}
 	}
-	return dropUnusedCtx(jumpThreading(out)), nil
+	return dropUnusedCtx(dropRedundant(jumpThreading(out))), nil
 }
 
 // dropUnusedCtx removes the prologue `r6 = r1` of a program that never
@@ -314,7 +327,7 @@ func jumpThreading(insns asm.Instructions) asm.Instructions {
 	out := insns[:0:0]
 	for i := 0; i < len(insns); i++ {
 		ins := insns[i]
-		if i+2 < len(insns) && ins.OpCode.Class() == asm.JumpClass {
+		if class := ins.OpCode.Class(); i+2 < len(insns) && (class == asm.JumpClass || class == asm.Jump32Class) {
 			inv, ok := inverseJump[ins.OpCode.JumpOp()]
 			next, after := insns[i+1], insns[i+2]
 			if ok && next.OpCode.JumpOp() == asm.Ja && next.OpCode.Class() == asm.JumpClass &&
@@ -336,6 +349,9 @@ func (p *Program) Spec(target Target) (*ebpf.ProgramSpec, error) {
 	insns, err := p.Instructions()
 	if err != nil {
 		return nil, err
+	}
+	if p.from != "" {
+		retargetRelocations(insns, p.from, p.info.Target)
 	}
 	insns, err = Relocate(insns, target)
 	if err != nil {

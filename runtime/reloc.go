@@ -101,6 +101,19 @@ func relocOf(ins *asm.Instruction) *relocation {
 	return r
 }
 
+// retargetRelocations makes insns' argument and return-value relocations
+// of function from name function to instead: a program retargeted to
+// another function reads that function's slots.
+func retargetRelocations(insns asm.Instructions, from, to string) {
+	for i := range insns {
+		if r := relocOf(&insns[i]); r != nil && !r.tp && r.fn == from && (r.role == roleArgSlot || r.role == roleRetSlot) {
+			moved := *r
+			moved.fn = to
+			insns[i].Metadata.Set(relocKey{}, &moved)
+		}
+	}
+}
+
 // resolvedKey marks the first instruction a relocation became.
 type resolvedKey struct{}
 

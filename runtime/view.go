@@ -28,6 +28,9 @@ type mem struct {
 type scope struct {
 	closed bool
 	what   string
+	// used is set once code reads the pointer: a callback that never
+	// touches the value needs it on the stack no more than in r0.
+	used bool
 }
 
 func (m mem) check(p *Program) bool {
@@ -52,6 +55,9 @@ func (m mem) base(p *Program, tmp asm.Register) (asm.Register, int16) {
 		return tmp, 0
 	case m.ptr == 0:
 		return asm.RFP, m.stack
+	}
+	if m.scope != nil {
+		m.scope.used = true
 	}
 	p.Emit(asm.LoadMem(tmp, asm.RFP, m.ptr, asm.DWord))
 	return tmp, 0

@@ -39,8 +39,8 @@
 // gives every struct within N pointer hops accessors for all its members
 // (for completion in an editor; otherwise accessors exist for exactly what
 // the stubs read, at any depth); sleepable builds the ".s" form. gofmt
-// rewrites //fmod_ret: as // fmod_ret: (underscores are not directive
-// syntax); both are accepted. Comments that look like misspelled directives
+// rewrites //fmod_ret: and //tp_btf: as // fmod_ret: and // tp_btf:
+// (underscores are not directive syntax); both forms are accepted. Comments that look like misspelled directives
 // ("//fentri:", "// fentry:x") get a warning.
 //
 // Event types are plain structs of sized integers and byte arrays:
@@ -56,7 +56,7 @@
 //
 // Maps are package variables of the runtime's map types (Hash, LRUHash,
 // PerCPUHash, Array, PerCPUArray, Global, Log2Hist, LinearHist, Log2HistBy,
-// LinearHistBy), shaped by an optional annotation:
+// LinearHistBy, StackTrace), shaped by an optional annotation:
 //
 //	//fentrygen:map [max=N] [slots=N] [base=N] [step=N]
 //	var start runtime.Hash[runtime.U32, runtime.U64]
