@@ -110,8 +110,8 @@ func (h *histDecl) bucket(v scalar) U64 {
 }
 
 // record emits: bucket of v; value under key (inserted as zeroes when
-// keyed and missing); `lock value[bucket] += 1`.
-func (h *histDecl) record(p *Program, key mem, keyed bool, v Value) {
+// keyed and missing); `lock value[bucket] += n`, or += 1 when n is nil.
+func (h *histDecl) record(p *Program, key mem, keyed bool, v, n Value) {
 	if h.err != nil {
 		p.fail(h.err)
 		return
@@ -127,6 +127,17 @@ func (h *histDecl) record(p *Program, key mem, keyed bool, v Value) {
 	// The byte offset of the bucket, before the lookup: v may call helpers.
 	off := mem{stack: p.Alloc(8), size: 8}
 	off.store(p, 0, h.bucket(s).Shl(3).s())
+	count := asm.Mov.Imm(asm.R1, 1)
+	if n != nil {
+		ns := n.scalar()
+		if ns.e == nil {
+			p.fail(fmt.Errorf("histogram %s: RecordN of a zero count", h.name))
+			return
+		}
+		cnt := mem{stack: p.Alloc(8), size: 8}
+		cnt.store(p, 0, convertTo[uint64](ns).s())
+		count = asm.LoadMem(asm.R1, asm.RFP, cnt.stack, asm.DWord)
+	}
 	if keyed {
 		h.lookupOrInsert(p, key, 8*h.opts.Slots)
 	} else {
@@ -137,18 +148,18 @@ func (h *histDecl) record(p *Program, key mem, keyed bool, v Value) {
 		asm.JEq.Imm(asm.R0, 0, done),
 		asm.LoadMem(asm.R1, asm.RFP, off.stack, asm.DWord),
 		asm.Add.Reg(asm.R0, asm.R1),
-		asm.Mov.Imm(asm.R1, 1),
+		count,
 		asm.AddAtomic.Mem(asm.R0, asm.R1, asm.DWord, 0),
 	)
 	p.Mark(done)
 }
 
-func (h *histDecl) recordUnkeyed(c Ctx, v Value) {
+func (h *histDecl) recordUnkeyed(c Ctx, v, n Value) {
 	p := c.program()
 	key := mem{stack: p.tempSlot(), size: 4}
 	defer p.freeSlot(key.stack)
 	p.Emit(asm.StoreImm(asm.RFP, key.stack, 0, asm.Word))
-	h.record(p, key, false, v)
+	h.record(p, key, false, v, n)
 }
 
 // Log2Hist is a histogram of log2 buckets, like bcc's latency histograms.
@@ -159,7 +170,10 @@ type Log2Hist struct{ histDecl }
 func (h *Log2Hist) Declare(name string, opts HistOptions) { h.declareHist(name, Log2, 0, opts) }
 
 // Record counts v in its bucket.
-func (h *Log2Hist) Record(c Ctx, v Value) { h.recordUnkeyed(c, v) }
+func (h *Log2Hist) Record(c Ctx, v Value) { h.recordUnkeyed(c, v, nil) }
+
+// RecordN counts v in its bucket n times (n pages of a folio, n bytes...).
+func (h *Log2Hist) RecordN(c Ctx, v, n Value) { h.recordUnkeyed(c, v, n) }
 
 // LinearHist is a histogram of equal-width buckets.
 type LinearHist struct{ histDecl }
@@ -168,7 +182,10 @@ type LinearHist struct{ histDecl }
 func (h *LinearHist) Declare(name string, opts HistOptions) { h.declareHist(name, Linear, 0, opts) }
 
 // Record counts v in its bucket.
-func (h *LinearHist) Record(c Ctx, v Value) { h.recordUnkeyed(c, v) }
+func (h *LinearHist) Record(c Ctx, v Value) { h.recordUnkeyed(c, v, nil) }
+
+// RecordN counts v in its bucket n times (n pages of a folio, n bytes...).
+func (h *LinearHist) RecordN(c Ctx, v, n Value) { h.recordUnkeyed(c, v, n) }
 
 // Log2HistBy is one log2 histogram per key (per pid, per comm, per
 // function...).
@@ -181,12 +198,10 @@ func (h *Log2HistBy[K]) Declare(name string, opts HistOptions) {
 }
 
 // Record counts v in key's histogram.
-func (h *Log2HistBy[K]) Record(c Ctx, key K, v Value) {
-	p := c.program()
-	km, release := keyMem(p, key)
-	defer release()
-	h.record(p, km, true, v)
-}
+func (h *Log2HistBy[K]) Record(c Ctx, key K, v Value) { h.recordKeyed(c, key, v, nil) }
+
+// RecordN counts v in key's histogram n times.
+func (h *Log2HistBy[K]) RecordN(c Ctx, key K, v, n Value) { h.recordKeyed(c, key, v, n) }
 
 // LinearHistBy is one linear histogram per key.
 type LinearHistBy[K Elem] struct{ histDecl }
@@ -198,9 +213,14 @@ func (h *LinearHistBy[K]) Declare(name string, opts HistOptions) {
 }
 
 // Record counts v in key's histogram.
-func (h *LinearHistBy[K]) Record(c Ctx, key K, v Value) {
+func (h *LinearHistBy[K]) Record(c Ctx, key K, v Value) { h.recordKeyed(c, key, v, nil) }
+
+// RecordN counts v in key's histogram n times.
+func (h *LinearHistBy[K]) RecordN(c Ctx, key K, v, n Value) { h.recordKeyed(c, key, v, n) }
+
+func (h *histDecl) recordKeyed(c Ctx, key Elem, v, n Value) {
 	p := c.program()
 	km, release := keyMem(p, key)
 	defer release()
-	h.record(p, km, true, v)
+	h.record(p, km, true, v, n)
 }

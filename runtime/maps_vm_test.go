@@ -107,7 +107,7 @@ func buildMapsEntry(t *testing.T) *runtime.Program {
 	p.If(x.Ge(0), func() {
 		log2Hist.Record(p, x)
 		linHist.Record(p, x)
-		byKey.Record(p, w, x)
+		byKey.RecordN(p, w, x, w.Add(1)) // weighted: whence+1 per call
 	})
 	require.NoError(t, p.Err())
 	return p
@@ -174,7 +174,7 @@ func TestVMMaps(t *testing.T) {
 			if keyed[c.w] == nil {
 				keyed[c.w] = make([]uint64, runtime.DefaultLog2Slots)
 			}
-			keyed[c.w][slot]++
+			keyed[c.w][slot] += uint64(c.w) + 1
 		}
 
 		cm, err := runtime.OpenMap[uint32, uint64](objs, "counts")

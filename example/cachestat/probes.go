@@ -20,12 +20,15 @@ type Stats struct {
 
 var stats runtime.Global[StatsView]
 
-// A page added to the page cache (add_to_page_cache_lru's folio).
+// A folio added to the page cache (add_to_page_cache_lru's folio): one
+// page but on filesystems with large folios, counted once as the
+// original counts it.
 //
 //fentry:filemap_add_folio args=
 func onAdd(p *OnAdd) { stats.Get(p).AddMisses(runtime.Int64(1)) }
 
-// A page accessed (mark_page_accessed's folio).
+// A folio accessed (mark_page_accessed's folio), once per run of reads
+// inside it.
 //
 //fentry:folio_mark_accessed args=
 func onAccess(p *OnAccess) { stats.Get(p).AddTotal(runtime.Int64(1)) }

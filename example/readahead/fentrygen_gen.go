@@ -13,20 +13,24 @@ func _() {
 	// compile, run go generate again.
 	var _ func(*OnAccess) = onAccess
 	var _ func(*OnAdd) = onAdd
+	var _ func(*OnAddEntry) = onAddEntry
 	var _ func(*OnRa) = onRa
 	var _ func(*OnRaExit) = onRaExit
 	var _ func(*OnRaOrder) = onRaOrder
 	var _ func(*OnRaOrderExit) = onRaOrderExit
-	var _ *runtime.Hash[runtime.U64, runtime.U64] = &births
+	var _ *runtime.Hash[runtime.U32, runtime.U64] = &before
+	var _ *runtime.Hash[runtime.U64, BirthView] = &births
 	var _ *runtime.Global[CountsView] = &counts
 	var _ *runtime.Log2Hist = &hist
 	var _ *runtime.Hash[runtime.U32, runtime.U64] = &inReadahead
 	var x [1]struct{}
+	_ = x[unsafe.Sizeof(Birth{})-16]
 	_ = x[unsafe.Sizeof(Counts{})-16]
 }
 
 // init names and sizes the package's maps.
 func init() {
+	before.Declare("before", runtime.MapOptions{MaxEntries: 10240})
 	births.Declare("births", runtime.MapOptions{MaxEntries: 10240})
 	counts.Declare("counts", runtime.MapOptions{})
 	hist.Declare("hist", runtime.HistOptions{Slots: 20})
@@ -66,6 +70,8 @@ func OnAccessSpec(target runtime.Target) (*ebpf.ProgramSpec, error) {
 // int filemap_add_folio(struct address_space *mapping, struct folio *folio, long unsigned int index, gfp_t gfp).
 type OnAdd struct {
 	*runtime.Probe
+	// Mapping is argument mapping (struct address_space *).
+	Mapping AddressSpace
 	// Folio is argument folio (struct folio *).
 	Folio Folio
 	// Ret is the return value (int).
@@ -81,9 +87,10 @@ func OnAddProgram() *runtime.Program {
 		Target: "filemap_add_folio",
 	})
 	onAdd(&OnAdd{
-		Folio: Folio{ptr: runtime.ArgPtr(p, "folio", 1, "folio")},
-		Probe: p.Probe(),
-		Ret:   runtime.Ret[int32](p, 4),
+		Folio:   Folio{ptr: runtime.ArgPtr(p, "folio", 1, "folio")},
+		Mapping: AddressSpace{ptr: runtime.ArgPtr(p, "mapping", 0, "address_space")},
+		Probe:   p.Probe(),
+		Ret:     runtime.Ret[int32](p, 4),
 	})
 	return p
 }
@@ -92,6 +99,35 @@ func OnAddProgram() *runtime.Program {
 // ebpf.NewProgram and link.AttachTracing.
 func OnAddSpec(target runtime.Target) (*ebpf.ProgramSpec, error) {
 	return OnAddProgram().Spec(target)
+}
+
+// OnAddEntry is what probe onAddEntry sees: fentry on
+// int filemap_add_folio(struct address_space *mapping, struct folio *folio, long unsigned int index, gfp_t gfp).
+type OnAddEntry struct {
+	*runtime.Probe
+	// Mapping is argument mapping (struct address_space *).
+	Mapping AddressSpace
+}
+
+// OnAddEntryProgram builds probe onAddEntry by running its stub; member paths are
+// resolved when the program is loaded.
+func OnAddEntryProgram() *runtime.Program {
+	p := runtime.New(runtime.Info{
+		Kind:   runtime.Fentry,
+		Name:   "onAddEntry",
+		Target: "filemap_add_folio",
+	})
+	onAddEntry(&OnAddEntry{
+		Mapping: AddressSpace{ptr: runtime.ArgPtr(p, "mapping", 0, "address_space")},
+		Probe:   p.Probe(),
+	})
+	return p
+}
+
+// OnAddEntrySpec returns probe onAddEntry as a ProgramSpec for target, ready for
+// ebpf.NewProgram and link.AttachTracing.
+func OnAddEntrySpec(target runtime.Target) (*ebpf.ProgramSpec, error) {
+	return OnAddEntryProgram().Spec(target)
 }
 
 // OnRa is what probe onRa sees: fentry on
@@ -192,7 +228,7 @@ func OnRaOrderExitSpec(target runtime.Target) (*ebpf.ProgramSpec, error) {
 
 // Programs builds every probe of the package.
 func Programs() []*runtime.Program {
-	return []*runtime.Program{OnAccessProgram(), OnAddProgram(), OnRaProgram(), OnRaExitProgram(), OnRaOrderProgram(), OnRaOrderExitProgram()}
+	return []*runtime.Program{OnAccessProgram(), OnAddProgram(), OnAddEntryProgram(), OnRaProgram(), OnRaExitProgram(), OnRaOrderProgram(), OnRaOrderExitProgram()}
 }
 
 // Objects are the package's loaded programs, maps and event readers;
@@ -203,6 +239,8 @@ type Objects struct {
 	OnAccess *ebpf.Program
 	// OnAdd is probe onAdd's program.
 	OnAdd *ebpf.Program
+	// OnAddEntry is probe onAddEntry's program.
+	OnAddEntry *ebpf.Program
 	// OnRa is probe onRa's program.
 	OnRa *ebpf.Program
 	// OnRaExit is probe onRaExit's program.
@@ -211,8 +249,10 @@ type Objects struct {
 	OnRaOrder *ebpf.Program
 	// OnRaOrderExit is probe onRaOrderExit's program.
 	OnRaOrderExit *ebpf.Program
+	// Before is map before.
+	Before *runtime.Map[uint32, uint64]
 	// Births is map births.
-	Births *runtime.Map[uint64, uint64]
+	Births *runtime.Map[uint64, Birth]
 	// Counts is map counts.
 	Counts *runtime.Map[uint32, Counts]
 	// Hist is map hist.
@@ -224,7 +264,7 @@ type Objects struct {
 // Load loads and attaches every probe of the package with the package's
 // own maps, and opens its event readers; Close the result to detach them.
 func Load(opts runtime.Options) (*Objects, error) {
-	objs, err := runtime.LoadPackage(opts, Programs(), &births, &counts, &hist, &inReadahead)
+	objs, err := runtime.LoadPackage(opts, Programs(), &before, &births, &counts, &hist, &inReadahead)
 	if err != nil {
 		return nil, err
 	}
@@ -232,12 +272,17 @@ func Load(opts runtime.Options) (*Objects, error) {
 		Objects:       objs,
 		OnAccess:      objs.Programs["onAccess"],
 		OnAdd:         objs.Programs["onAdd"],
+		OnAddEntry:    objs.Programs["onAddEntry"],
 		OnRa:          objs.Programs["onRa"],
 		OnRaExit:      objs.Programs["onRaExit"],
 		OnRaOrder:     objs.Programs["onRaOrder"],
 		OnRaOrderExit: objs.Programs["onRaOrderExit"],
 	}
-	if o.Births, err = runtime.OpenMap[uint64, uint64](objs, "births"); err != nil {
+	if o.Before, err = runtime.OpenMap[uint32, uint64](objs, "before"); err != nil {
+		objs.Close()
+		return nil, err
+	}
+	if o.Births, err = runtime.OpenMap[uint64, Birth](objs, "births"); err != nil {
 		objs.Close()
 		return nil, err
 	}
@@ -256,6 +301,21 @@ func Load(opts runtime.Options) (*Objects, error) {
 	return o, nil
 }
 
+// AddressSpace reads struct address_space through a pointer; each method is one member.
+type AddressSpace struct {
+	ptr runtime.Ptr
+}
+
+// Ptr is the pointer and member path this value stands for.
+func (s AddressSpace) Ptr() runtime.Ptr {
+	return s.ptr
+}
+
+// Nrpages reads nrpages (long unsigned int).
+func (s AddressSpace) Nrpages() runtime.U64 {
+	return runtime.Field[uint64](s.ptr, "nrpages")
+}
+
 // Folio reads struct folio through a pointer; each method is one member.
 type Folio struct {
 	ptr runtime.Ptr
@@ -264,6 +324,37 @@ type Folio struct {
 // Ptr is the pointer and member path this value stands for.
 func (s Folio) Ptr() runtime.Ptr {
 	return s.ptr
+}
+
+// BirthView is a Birth in program memory (the stack or a map value); fields sit at the
+// Go struct's own offsets.
+type BirthView struct {
+	runtime.ViewOf[Birth]
+}
+
+// NewBirthView starts a zeroed Birth on the probe's stack.
+func NewBirthView(p runtime.Ctx) BirthView {
+	return BirthView{runtime.NewView[Birth](p)}
+}
+
+// Ts reads Ts.
+func (v BirthView) Ts() runtime.U64 {
+	return runtime.Get[uint64](v.ViewOf.View, unsafe.Offsetof(Birth{}.Ts))
+}
+
+// SetTs stores x into Ts.
+func (v BirthView) SetTs(x runtime.U64) {
+	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Birth{}.Ts), x)
+}
+
+// Pages reads Pages.
+func (v BirthView) Pages() runtime.S64 {
+	return runtime.Get[int64](v.ViewOf.View, unsafe.Offsetof(Birth{}.Pages))
+}
+
+// SetPages stores x into Pages.
+func (v BirthView) SetPages(x runtime.S64) {
+	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Birth{}.Pages), x)
 }
 
 // CountsView is a Counts in program memory (the stack or a map value); fields sit at the

@@ -22,7 +22,15 @@ var hist runtime.Log2Hist // milliseconds from read-ahead to first access
 
 var inReadahead runtime.Hash[runtime.U32, runtime.U64] // thread -> 1 in a window
 
-var births runtime.Hash[runtime.U64, runtime.U64] // folio -> when read ahead
+// Birth is when a folio was read ahead, and its pages.
+type Birth struct {
+	Ts    uint64
+	Pages int64
+}
+
+var births runtime.Hash[runtime.U64, BirthView] // folio -> its birth
+
+var before runtime.Hash[runtime.U32, runtime.U64] // thread -> the mapping's pages before an add
 
 // The read-ahead window: page_cache_ra_unbounded reads order-0 folios (the
 // inlined do_page_cache_ra calls it, and so does page_cache_ra_order when a
@@ -42,30 +50,42 @@ func onRaOrder(p *OnRaOrder) { inReadahead.Update(p, runtime.TidValue(), runtime
 //fexit:page_cache_ra_order args=
 func onRaOrderExit(p *OnRaOrderExit) { inReadahead.Delete(p, runtime.TidValue()) }
 
-// A folio the window put in the page cache. The original counts
-// allocations instead (__page_cache_alloc, now filemap_alloc_folio or
-// filemap_alloc_folio_noprof by kernel), including folios freed at once
-// when another task cached the page first; filemap_add_folio has one name
-// everywhere. A folio counts as one page: read-ahead folios are order 0
-// but on filesystems with large folios (xfs; ext4 from Linux 6.16).
+// A folio the window put in the page cache, as many pages as it holds:
+// read-ahead folios are order 0 but on filesystems with large folios (xfs;
+// ext4 from Linux 6.16), and the mapping's page count grows by the folio's
+// size however a kernel spells that. The original counts allocations
+// instead (__page_cache_alloc, now filemap_alloc_folio or
+// filemap_alloc_folio_noprof by kernel), one per folio, including folios
+// freed at once when another task cached the page first;
+// filemap_add_folio has one name everywhere.
 //
-//fexit:filemap_add_folio args=folio ret
+//fentry:filemap_add_folio args=mapping
+func onAddEntry(p *OnAddEntry) {
+	tid := runtime.TidValue()
+	inReadahead.Lookup(p, tid, func(runtime.U64) { before.Update(p, tid, p.Mapping.Nrpages()) })
+}
+
+//fexit:filemap_add_folio args=mapping,folio ret
 func onAdd(p *OnAdd) {
-	p.If(p.Ret.Ne(0), p.Exit)
-	inReadahead.Lookup(p, runtime.TidValue(), func(runtime.U64) {
-		births.Update(p, p.Folio.Ptr().Value(), runtime.KtimeNs())
+	before.Take(p, runtime.TidValue(), func(n runtime.U64) {
+		p.If(p.Ret.Ne(0), p.Exit)
+		pages := runtime.Let(p, p.Mapping.Nrpages().SubV(n).S64())
+		b := NewBirthView(p)
+		b.SetTs(runtime.KtimeNs())
+		b.SetPages(pages)
+		births.Update(p, p.Folio.Ptr().Value(), b)
 		c := counts.Get(p)
-		c.AddUnused(runtime.Int64(1))
-		c.AddTotal(runtime.Int64(1))
+		c.AddUnused(pages)
+		c.AddTotal(pages)
 	})
 }
 
 //fentry:folio_mark_accessed args=folio
 func onAccess(p *OnAccess) {
 	now := runtime.Let(p, runtime.KtimeNs())
-	births.Take(p, p.Folio.Ptr().Value(), func(ts runtime.U64) {
-		delta := now.SubV(ts)
-		p.If(delta.S64().Ge(0), func() { hist.Record(p, delta.Div(1000000)) })
-		counts.Get(p).AddUnused(runtime.Int64(-1))
+	births.Take(p, p.Folio.Ptr().Value(), func(b BirthView) {
+		delta := now.SubV(b.Ts())
+		p.If(delta.S64().Ge(0), func() { hist.RecordN(p, delta.Div(1000000), b.Pages()) })
+		counts.Get(p).AddUnused(b.Pages().Neg())
 	})
 }

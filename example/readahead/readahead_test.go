@@ -46,20 +46,27 @@ func parse(t *testing.T, out string) (unused, total int64, accessed uint64) {
 // folio kernels, and returns its complaint.
 func original(t *testing.T) string {
 	t.Helper()
-	// What it hooks is gone: inlined into its callers, so neither in BTF
-	// (no fentry) nor in kallsyms.
+	// Some of what it hooks is gone: inlined into its callers (6.1 and
+	// 6.12 lack do_page_cache_ra; every folio kernel lacks
+	// __page_cache_alloc), so not in BTF (no fentry).
 	target, err := runtime.KernelTarget()
 	require.NoError(t, err)
-	for _, fn := range []string{"do_page_cache_ra", "__do_page_cache_readahead", "__page_cache_alloc"} {
+	var missing []string
+	for _, fn := range []string{"do_page_cache_ra", "__page_cache_alloc"} {
 		var f *btf.Func
-		assert.ErrorIs(t, target.Spec.TypeByName(fn, &f), btf.ErrNotFound, fn)
+		if errors.Is(target.Spec.TypeByName(fn, &f), btf.ErrNotFound) {
+			missing = append(missing, fn)
+		}
 	}
+	require.Contains(t, missing, "__page_cache_alloc")
 	out, err := vmtest.Tool("readahead", "-d", "1").CombinedOutput()
 	var exit *exec.ExitError
 	require.True(t, errors.As(err, &exit), "libbpf-tools readahead ran: %v\n%s", err, out)
 	assert.Equal(t, 1, exit.ExitCode(), "%s", out)
 	msg := strings.TrimSpace(string(out))
-	assert.Equal(t, "failed to set attach target for do_page_cache_ra: No such process", msg)
+	// 6.1 and 6.12 stop at do_page_cache_ra; 7.x has it in kallsyms again
+	// and stops at __page_cache_alloc.
+	assert.Regexp(t, `failed to set attach target for do_page_cache_ra: No such process|prog 'page_cache_alloc_ret': failed to find kernel BTF type ID of '__page_cache_alloc'`, msg)
 	return msg
 }
 
@@ -109,8 +116,12 @@ func TestVMSideBySide(t *testing.T) {
 		vmtest.ColdFile(t, path, n)
 		var resident int
 		adUnused, adTotal, adAccessed := parse(t, trace(t, func() {
-			vmtest.WillNeed(t, path)
-			resident = vmtest.Resident(t, path)
+			// The kernel may skip a WILLNEED (7.x did, once in a few
+			// runs): ask again, a few times, for something to measure.
+			for try := 0; try < 5 && resident == 0; try++ {
+				vmtest.WillNeed(t, path)
+				resident = vmtest.Resident(t, path)
+			}
 		}))
 		require.Positive(t, resident, "pages posix_fadvise read ahead")
 		assert.Equal(t, int64(resident), adTotal, "pages read ahead, as many as are resident")
