@@ -12,6 +12,9 @@ import (
 func ctxLoad(r *relocation, slot, size int) expr {
 	return genFunc{
 		f: func(p *Program, dst asm.Register, _ regs) {
+			if r.role == roleRetSlot && p.sess != nil && !inPart(p, partExit, "the return value") {
+				return
+			}
 			if r.role == roleRetSlot && (p.info.Kind == Fentry || p.info.Kind == TpBtf) {
 				p.fail(fmt.Errorf("%s programs have no return value", p.info.Kind))
 				return

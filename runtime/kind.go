@@ -22,9 +22,17 @@ const (
 	// TpBtf runs at a tracepoint (a BTF-typed raw tracepoint, tp_btf): the
 	// same ctx of u64 slots, with the tracepoint's arguments.
 	TpBtf
+	// Fsession runs at the call and at the return, with a cookie per call
+	// (BPF_TRACE_FSESSION, Linux 7.0); elsewhere an fentry and an fexit
+	// program stand in for it (see [NewSession]).
+	Fsession
 )
 
-var kindNames = map[Kind]string{Fentry: "fentry", Fexit: "fexit", FmodRet: "fmod_ret", TpBtf: "tp_btf"}
+// AttachTraceFsession is BPF_TRACE_FSESSION, which cilium/ebpf v0.22.0
+// has no constant for.
+const AttachTraceFsession ebpf.AttachType = 58
+
+var kindNames = map[Kind]string{Fentry: "fentry", Fexit: "fexit", FmodRet: "fmod_ret", TpBtf: "tp_btf", Fsession: "fsession"}
 
 func (k Kind) String() string {
 	if n, ok := kindNames[k]; ok {
@@ -37,7 +45,8 @@ func (k Kind) String() string {
 func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
 
 // AttachType maps k to cilium/ebpf's constant (BPF_TRACE_FENTRY 24,
-// BPF_TRACE_FEXIT 25, BPF_MODIFY_RETURN 26, BPF_TRACE_RAW_TP 23).
+// BPF_TRACE_FEXIT 25, BPF_MODIFY_RETURN 26, BPF_TRACE_RAW_TP 23,
+// BPF_TRACE_FSESSION 58).
 func (k Kind) AttachType() ebpf.AttachType {
 	switch k {
 	case Fentry:
@@ -48,6 +57,8 @@ func (k Kind) AttachType() ebpf.AttachType {
 		return ebpf.AttachModifyReturn
 	case TpBtf:
 		return ebpf.AttachTraceRawTp
+	case Fsession:
+		return AttachTraceFsession
 	}
 	return ebpf.AttachNone
 }
@@ -80,7 +91,7 @@ func ParseSection(section string) (k Kind, fn string, sleepable bool, err error)
 			return kind, fn, sleepable, nil
 		}
 	}
-	return 0, "", false, fmt.Errorf("section %q: unknown kind %q (want fentry, fexit, fmod_ret or tp_btf)", section, prefix)
+	return 0, "", false, fmt.Errorf("section %q: unknown kind %q (want fentry, fexit, fmod_ret, tp_btf or fsession)", section, prefix)
 }
 
 // Info describes a program: what it attaches to and how.

@@ -38,6 +38,9 @@ type Options struct {
 	// Only loads just the programs named (all when empty); the package's
 	// maps are created all the same.
 	Only []string
+	// SessionPair loads fsession probes as fentry+fexit pairs even where
+	// the kernel has fsession, to compare the two.
+	SessionPair bool
 }
 
 // Declared is a package-level map declaration: a [Hash], [Array],
@@ -63,6 +66,10 @@ type Objects struct {
 	Programs   map[string]*ebpf.Program
 	Maps       map[string]*ebpf.Map
 	Links      map[string]link.Link
+	// Mechanisms says how each probe got into the kernel, by program
+	// name. An fsession probe loaded as a pair has two programs and two
+	// links: NAME (fentry) and NAME.exit (fexit).
+	Mechanisms map[string]Mechanism
 	closers    []io.Closer
 }
 
@@ -105,54 +112,135 @@ func LoadPackage(opts Options, progs []*Program, decls ...Declared) (_ *Objects,
 		return nil, err
 	}
 	infos := map[string]Info{}
+	mechanisms := map[string]Mechanism{}
+	// natives are fsession programs: loaded after the collection (which
+	// cilium/ebpf cannot load them in), with its maps.
+	natives := map[string]*ebpf.ProgramSpec{}
+	add := func(p *Program, into map[string]*ebpf.ProgramSpec) error {
+		info := p.Info()
+		if _, dup := infos[info.Name]; dup {
+			return fmt.Errorf("two programs named %s", info.Name)
+		}
+		for _, name := range slices.Sorted(maps.Keys(p.Maps())) {
+			if err := addMap(name, p.Maps()[name]); err != nil {
+				return fmt.Errorf("program %s: %w", info.Name, err)
+			}
+		}
+		ps, err := p.Spec(opts.Target)
+		if err != nil {
+			return err
+		}
+		into[info.Name] = ps
+		infos[info.Name] = info
+		return nil
+	}
 	for _, p := range progs {
 		info := p.Info()
 		if fn, ok := opts.Retarget[info.Name]; ok {
 			p = p.retarget(fn)
 			info = p.Info()
 		}
-		if _, dup := spec.Programs[info.Name]; dup {
+		if _, dup := mechanisms[info.Name]; dup {
 			return nil, fmt.Errorf("two programs named %s", info.Name)
 		}
-		for _, name := range slices.Sorted(maps.Keys(p.Maps())) {
-			if err := addMap(name, p.Maps()[name]); err != nil {
-				return nil, fmt.Errorf("program %s: %w", info.Name, err)
+		if info.Kind != Fsession {
+			mechanisms[info.Name] = Trampoline
+			if err := add(p, spec.Programs); err != nil {
+				return nil, err
 			}
+			continue
 		}
-		ps, err := p.Spec(opts.Target)
+		if err := p.Err(); err != nil {
+			return nil, err
+		}
+		m, err := sessionMechanism(opts, info)
 		if err != nil {
 			return nil, err
 		}
-		spec.Programs[info.Name] = ps
-		infos[info.Name] = info
+		mechanisms[info.Name] = m
+		if m == SessionNative {
+			if err := add(p, natives); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		entry, exit, err := p.Halves()
+		if err != nil {
+			return nil, err
+		}
+		for _, half := range []*Program{entry, exit} {
+			if err := add(half, spec.Programs); err != nil {
+				return nil, err
+			}
+		}
 	}
 	for name := range opts.Retarget {
-		if _, ok := infos[name]; !ok {
-			return nil, fmt.Errorf("retarget: no program %s (have %s)", name, strings.Join(slices.Sorted(maps.Keys(infos)), ", "))
+		if _, ok := mechanisms[name]; !ok {
+			return nil, fmt.Errorf("retarget: no program %s (have %s)", name, strings.Join(slices.Sorted(maps.Keys(mechanisms)), ", "))
 		}
 	}
 	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{Cache: kernelBTF})
 	if err != nil {
 		return nil, collectionError(infos, opts.Target, err, opts.VerifierLines)
 	}
-	objs := &Objects{Target: opts.Target, Collection: coll, Programs: coll.Programs, Maps: coll.Maps, Links: map[string]link.Link{}}
+	objs := &Objects{Target: opts.Target, Collection: coll, Programs: coll.Programs, Maps: coll.Maps, Links: map[string]link.Link{}, Mechanisms: mechanisms}
 	defer func() {
 		if err != nil {
 			objs.Close()
 		}
 	}()
+	for _, name := range slices.Sorted(maps.Keys(natives)) {
+		prog, err := loadNative(natives[name], infos[name], coll.Maps)
+		if err != nil {
+			return nil, rawError(infos[name], opts.Target, err, opts.VerifierLines)
+		}
+		coll.Programs[name] = prog
+	}
 	if opts.NoAttach {
 		return objs, nil
 	}
 	for _, name := range slices.Sorted(maps.Keys(infos)) {
 		info := infos[name]
-		l, err := link.AttachTracing(link.TracingOptions{Program: coll.Programs[name], AttachType: info.Kind.AttachType()})
+		var l link.Link
+		if info.Kind == Fsession {
+			l, err = link.AttachRawLink(link.RawLinkOptions{Program: coll.Programs[name], Attach: AttachTraceFsession})
+		} else {
+			l, err = link.AttachTracing(link.TracingOptions{Program: coll.Programs[name], AttachType: info.Kind.AttachType()})
+		}
 		if err != nil {
 			return nil, attachError(info, opts.Target, err)
 		}
 		objs.Links[name] = l
 	}
 	return objs, nil
+}
+
+// Mechanism says how the probe called name got into the kernel.
+func (o *Objects) Mechanism(name string) Mechanism { return o.Mechanisms[name] }
+
+// loadNative loads the fsession program spec, whose instructions are
+// relocated, with the collection's maps: BPF_PROG_LOAD issued here, with
+// the BTF id of its target in the running kernel.
+func loadNative(spec *ebpf.ProgramSpec, info Info, colMaps map[string]*ebpf.Map) (*ebpf.Program, error) {
+	insns := slices.Clone(spec.Instructions)
+	for i := range insns {
+		ref := insns[i].Reference()
+		if !insns[i].IsLoadFromMap() || ref == "" {
+			continue
+		}
+		m, ok := colMaps[ref]
+		if !ok {
+			return nil, fmt.Errorf("no map %s", ref)
+		}
+		if err := insns[i].AssociateMap(m); err != nil {
+			return nil, err
+		}
+	}
+	id, err := targetID(info.Target)
+	if err != nil {
+		return nil, err
+	}
+	return loadRaw(rawProgram{Name: spec.Name, Attach: spec.AttachType, BTFID: id, Flags: spec.Flags, Insns: insns})
 }
 
 // only keeps the programs named in names (all when names is empty).
@@ -175,8 +263,14 @@ func only(progs []*Program, names []string) ([]*Program, error) {
 	return out, nil
 }
 
-// retarget is a copy of p attached to fn.
+// retarget is a copy of p attached to fn; an fsession program is built
+// again for fn.
 func (p *Program) retarget(fn string) *Program {
+	if s := p.sess; s != nil && s.as == buildNative {
+		info := s.info
+		info.Target = fn
+		return NewSession(info, s.build)
+	}
 	q := *p
 	q.info.Target = fn
 	return &q
@@ -206,6 +300,24 @@ func collectionError(infos map[string]Info, target Target, err error, lines int)
 	}
 	return fmt.Errorf("load program %s on %s: verifier rejected it: %w\nverifier log (last %d lines):\n\t%s",
 		name, target.Name, ve.Cause, len(log), strings.Join(log, "\n\t"))
+}
+
+// rawError is collectionError for a program loaded by loadRaw.
+func rawError(info Info, target Target, err error, lines int) error {
+	name := info.Name + " (" + info.SectionName() + ")"
+	var rle *rawLoadError
+	if !errors.As(err, &rle) {
+		return fmt.Errorf("load program %s on %s: %w", name, target.Name, err)
+	}
+	if errors.Is(err, unix.EPERM) {
+		return fmt.Errorf("load program %s on %s: the kernel refused it: %w (tracing programs need root, or CAP_BPF with CAP_PERFMON, and some hosts forbid them by policy)", name, target.Name, unix.EPERM)
+	}
+	log := rle.Log
+	if len(log) > lines {
+		log = log[len(log)-lines:]
+	}
+	return fmt.Errorf("load program %s on %s: verifier rejected it: %w\nverifier log (last %d lines):\n\t%s",
+		name, target.Name, rle.Errno, len(log), strings.Join(log, "\n\t"))
 }
 
 func attachError(info Info, target Target, err error) error {

@@ -36,6 +36,8 @@ type Program struct {
 	// none are emitted.
 	dead bool
 	refs map[string]bool
+	// sess is set for fsession programs and their halves.
+	sess *session
 }
 
 // New starts a program: `r6 = r1` (ctx survives helper calls there).

@@ -58,6 +58,7 @@ const (
 	roleReadSize                // mov imm = bytes an untyped read copies
 	roleFieldAddr               // add imm = member offset
 	roleCheckField              // no patch: the member must exist
+	roleKfunc                   // call imm = BTF id of kfunc fn taking word parameters
 )
 
 // relocation is what an instruction carries instead of a byte offset.
@@ -79,6 +80,9 @@ type relocation struct {
 }
 
 func (r *relocation) String() string {
+	if r.role == roleKfunc {
+		return "kfunc " + r.fn
+	}
 	if r.typ != "" {
 		return fmt.Sprintf("%s.%s", r.typ, r.path)
 	}
@@ -196,6 +200,13 @@ func Relocate(insns asm.Instructions, target Target) (asm.Instructions, error) {
 				return nil, fmt.Errorf("%s takes %d slot(s) on %s: no word %d", r, v.Slots, target.Name, r.word)
 			}
 			ins.Offset = int16(8 * (v.Slot + r.word))
+			out = append(out, ins)
+		case roleKfunc:
+			id, err := fbtf.Kfunc(target.Spec, r.fn, r.word)
+			if err != nil {
+				return nil, fmt.Errorf("on %s: %w", target.Name, err)
+			}
+			ins.Constant = int64(id)
 			out = append(out, ins)
 		default:
 			m, err := member(r)
