@@ -16,6 +16,11 @@ import (
 type Verdict struct {
 	Problems []string `json:"problems,omitempty"`
 	Notes    []string `json:"notes,omitempty"`
+	// Mechanism is how the probe loads there, for kinds that load
+	// differently by kernel (fsession: native or a pair), and Why says
+	// why it is not the native one.
+	Mechanism runtime.Mechanism `json:"mechanism,omitempty"`
+	Why       string            `json:"why,omitempty"`
 }
 
 // OK reports whether the probe would load there, as far as BTF tells.
@@ -59,6 +64,15 @@ func Check(p *Probe, spec *cbtf.Spec, k Kernel) Verdict {
 			return v
 		}
 		f = val.Func
+		if (p.Kind == runtime.Fexit || p.Kind == runtime.Fsession) && val.Fexit != nil {
+			problem("%v", val.Fexit)
+		}
+		if p.Kind == runtime.Fsession {
+			v.Mechanism = runtime.SessionNative
+			if err := fbtf.Fsession(spec); err != nil {
+				v.Mechanism, v.Why = runtime.SessionPair, err.Error()
+			}
+		}
 		switch {
 		case p.Kind == runtime.FmodRet && errors.Is(val.FmodRet, fbtf.ErrUnknownInject):
 			v.Notes = append(v.Notes, "fmod_ret: error-injection list unknown")

@@ -60,12 +60,27 @@ type Probe struct {
 	Task *Arg `json:"task,omitempty"`
 	// NumSlots is where the return value sits: ctx[NumSlots].
 	NumSlots int `json:"num_slots"`
-	Pos      Pos `json:"pos"`
+	// Session is set for fsession probes.
+	Session *Session `json:"session,omitempty"`
+	Pos     Pos      `json:"pos"`
 	// ArgsUsed (C names, "ret" for the return value) and Uses are what
 	// the stub reads, through the functions it calls: what other kernels
 	// must have (fentrygen check).
 	ArgsUsed []string `json:"args_used,omitempty"`
 	Uses     []Use    `json:"uses,omitempty"`
+}
+
+// Session is what an fsession probe has besides its context: the types
+// its entry and exit parts see, and its cookie.
+type Session struct {
+	// Entry and Exit are the context types of the parts (OnReadEntry,
+	// OnReadExit).
+	Entry string `json:"entry"`
+	Exit  string `json:"exit"`
+	// Cookie is the cookie's Go integer type (uint64), CookieC its
+	// annotation name (u64).
+	Cookie  string `json:"cookie"`
+	CookieC string `json:"cookie_c"`
 }
 
 // ValueKind is how an argument or member is read.

@@ -2,9 +2,12 @@ package gen
 
 import (
 	"go/token"
+	"maps"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/fentrygen/fentrygen/runtime"
 )
 
 // isCIdent reports whether s is a plain C identifier: ASCII letters, digits
@@ -111,6 +114,20 @@ var contextReserved = map[string]bool{
 	"Probe": true, "If": true, "IfElse": true, "Exit": true, "Return": true,
 	"FilterTgid": true, "FilterTid": true, "FilterComm": true, "Program": true, "Info": true,
 	"Ret": true, "Task": true,
+}
+
+// sessionReserved are the names an fsession's context types add to
+// contextReserved.
+var sessionReserved = map[string]bool{"AtEntry": true, "AtExit": true, "SetCookie": true, "Cookie": true}
+
+// reservedFor is contextReserved for the context types of kind.
+func reservedFor(kind runtime.Kind) map[string]bool {
+	if kind != runtime.Fsession {
+		return contextReserved
+	}
+	out := maps.Clone(contextReserved)
+	maps.Copy(out, sessionReserved)
+	return out
 }
 
 // objectsReserved are the names the generated Objects type gets from the

@@ -37,6 +37,9 @@ func (b *builder) probe(fp foundProbe) {
 		Stub: stub, Context: ctx, ProgramFunc: ctx + "Program", SpecFunc: ctx + "Spec", Field: ctx,
 		Kind: a.Kind, Target: a.Target, Prototype: proto, Sleepable: a.Sleepable, NumSlots: f.NumSlots, Pos: Pos{a.Pos},
 	}
+	if a.Kind == runtime.Fsession {
+		p.Session = &Session{Entry: ctx + "Entry", Exit: ctx + "Exit", Cookie: cookieGoType(a.Cookie), CookieC: a.Cookie}
+	}
 	specs := a.Args
 	if a.AllArgs {
 		for _, param := range f.Params {
@@ -51,7 +54,8 @@ func (b *builder) probe(fp foundProbe) {
 	for _, s := range specs {
 		cnames = append(cnames, s.Name)
 	}
-	fields := uniqueNames(cnames, contextReserved)
+	reserved := reservedFor(a.Kind)
+	fields := uniqueNames(cnames, reserved)
 	seen := map[string]bool{}
 	ok := true
 	for _, s := range specs {
@@ -78,7 +82,7 @@ func (b *builder) probe(fp foundProbe) {
 			ok = false
 			continue
 		}
-		arg.GoName = contextField(s.Name, fields)
+		arg.GoName = contextField(s.Name, fields, reserved)
 		arg.Pos = Pos{s.Pos}
 		p.Args = append(p.Args, arg)
 	}
@@ -125,6 +129,10 @@ func (b *builder) target(a *annotation) *fbtf.Func {
 		b.diags.errorf(a.TargetPos, "%s: %v", a.Kind, v.Err)
 		return nil
 	}
+	if (a.Kind == runtime.Fexit || a.Kind == runtime.Fsession) && v.Fexit != nil {
+		b.diags.errorf(a.TargetPos, "%s: %v", a.Kind, v.Fexit)
+		return nil
+	}
 	if a.Kind == runtime.FmodRet && v.FmodRet != nil {
 		if !errors.Is(v.FmodRet, fbtf.ErrUnknownInject) {
 			b.diags.errorf(a.TargetPos, "fmod_ret: %v", v.FmodRet)
@@ -138,9 +146,9 @@ func (b *builder) target(a *annotation) *fbtf.Func {
 // contextField is an argument's field name in the context type: its Go
 // name, suffixed "Arg" where that is a name the context already has (If,
 // Return...).
-func contextField(cname string, unique map[string]string) string {
+func contextField(cname string, unique map[string]string, reserved map[string]bool) string {
 	name := unique[cname]
-	if contextReserved[goName(cname)] {
+	if reserved[goName(cname)] {
 		return goName(cname) + "Arg"
 	}
 	return name

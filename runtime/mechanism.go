@@ -42,6 +42,17 @@ func (m Mechanism) String() string {
 // MarshalText renders the mechanism's name.
 func (m Mechanism) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
 
+// UnmarshalText reads a mechanism's name.
+func (m *Mechanism) UnmarshalText(text []byte) error {
+	for k, n := range mechanismNames {
+		if n == string(text) {
+			*m = k
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown mechanism %q", text)
+}
+
 // errNoFsession wraps the reasons an fsession probe becomes a pair.
 var errNoFsession = errors.New("no fsession")
 

@@ -46,7 +46,7 @@ func TestSessionNative(t *testing.T) {
 	var calls []raw
 	for i, ins := range insns {
 		if ins.IsKfuncCall() {
-			assert.Equal(t, raw{movr, asm.R1, asm.R6, 0, 0}, raws(insns[i-1:i])[0], "ctx in r1")
+			assert.Equal(t, raw{movr, asm.R1, asm.R6, 0, 0}, raws(insns[i-1 : i])[0], "ctx in r1")
 			calls = append(calls, raws(insns[i:i+2])...)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/fentrygen/fentrygen/internal/testmod"
 	"github.com/fentrygen/fentrygen/internal/vmtest"
+	"github.com/fentrygen/fentrygen/runtime"
 )
 
 // renamedKernel writes a BTF where tcp_v4_connect's first argument is
@@ -62,7 +63,8 @@ func TestCheck(t *testing.T) {
 }
 
 // TestCheckTestKernels checks a probe that reads task_struct.mm_cid, which
-// Linux 6.4 added, against the test kernels: 6.1 lacks it, 6.12 has it.
+// Linux 6.4 added, against the test kernels: 6.1 lacks it, 6.12 has it,
+// 7.x has a struct of that name.
 func TestCheckTestKernels(t *testing.T) {
 	vmtest.KernelBTFs(t) // skips (or fails, as CI requires) without them
 	dir := testmod.Write(t, map[string][]byte{"probes.go": []byte(`package probes
@@ -74,5 +76,46 @@ func onConnect(p *OnConnect) { _ = p.Task.MmCid() }
 	require.ErrorIs(t, err, errReported, stderr)
 	assert.Contains(t, stdout, `onConnect on 6.1: task_struct.mm_cid: struct task_struct has no such member "mm_cid"`)
 	assert.NotContains(t, stdout, "onConnect on 6.12:")
-	assert.Regexp(t, `onConnect \(fentry tcp_v4_connect\)\s.*FAIL\s+ok\n`, stdout)
+	// 7.x made mm_cid a struct (struct sched_mm_cid, 24 bytes).
+	assert.Contains(t, stdout, "onConnect on 7.x: task_struct.mm_cid is 24 bytes, 4 when generated")
+	assert.Regexp(t, `onConnect \(fentry tcp_v4_connect\)\s.*FAIL\s+ok\s+FAIL\n`, stdout)
+}
+
+// TestFsessionMechanism: describe and check say how an fsession reaches
+// each test kernel: natively on 7.x, as an fentry+fexit pair on 6.1 and
+// 6.12, whose BTF has no BPF_TRACE_FSESSION.
+func TestFsessionMechanism(t *testing.T) {
+	vmtest.KernelBTFs(t)
+	out, _, err := runIn(t, "", "describe", "-btf", abs(t, snapshotBTF), "-kernels", "test", "vfs_read")
+	require.NoError(t, err)
+	assert.Regexp(t, `6\.1 +fentry, fexit; fsession: allowed: as an fentry\+fexit pair sharing a per-call map \(BPF_TRACE_FSESSION \(Linux 7\.0\) not in this kernel\)\n`, out)
+	assert.Regexp(t, `6\.12 +fentry, fexit; fsession: allowed: as an fentry\+fexit pair`, out)
+	assert.Regexp(t, `7\.x +fentry, fexit; fsession: allowed: native \(one BPF_TRACE_FSESSION program, one link\)\n`, out)
+
+	dir := testmod.Write(t, map[string][]byte{"probes.go": []byte(`package probes
+
+import "github.com/fentrygen/fentrygen/runtime"
+
+var lat runtime.Log2Hist
+
+//fsession:vfs_read args= ret
+func onRead(p *OnRead) {
+	p.AtEntry(func(e *OnReadEntry) { e.SetCookie(runtime.KtimeNs()) })
+	p.AtExit(func(x *OnReadExit) { lat.Record(x, runtime.KtimeNs().SubV(x.Cookie)) })
+}
+`)})
+	stdout, stderr, err := runIn(t, dir, "check", "-kernels", "test")
+	require.NoError(t, err, stderr)
+	assert.Regexp(t, `onRead \(fsession vfs_read\)\s.*ok pair\s+ok pair\s+ok fsession\n`, stdout)
+	assert.Contains(t, stdout, "onRead on 6.1: fentry+fexit pair: BPF_TRACE_FSESSION (Linux 7.0) not in this kernel")
+	assert.Contains(t, stdout, "onRead on 7.x: native fsession")
+
+	stdout, _, err = runIn(t, dir, "check", "-json", "-kernels", "test")
+	require.NoError(t, err)
+	var rows []checkRow
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rows))
+	require.Len(t, rows, 1)
+	assert.Equal(t, runtime.SessionNative, rows[0].Kernels["7.x"].Mechanism)
+	assert.Equal(t, runtime.SessionPair, rows[0].Kernels["6.12"].Mechanism)
+	assert.Contains(t, rows[0].Kernels["6.1"].Why, "BPF_TRACE_FSESSION")
 }

@@ -48,6 +48,7 @@ func TestDescribe(t *testing.T) {
 		"fentry:   allowed",
 		"fexit:    allowed",
 		"fmod_ret: no: tcp_v4_connect: error-injection list not readable: eligibility unknown",
+		"fsession: allowed: as an fentry+fexit pair sharing a per-call map (BPF_TRACE_FSESSION (Linux 7.0) not in this kernel)",
 		"saves:    sk->r6, uaddr->r7, addr_len->r8",
 	} {
 		assert.Contains(t, out, want)
@@ -72,7 +73,9 @@ func TestDescribe(t *testing.T) {
 
 	_, stderr, err := runIn(t, "", "describe", "-h")
 	assert.NoError(t, err)
-	assert.Contains(t, stderr, "usage: fentrygen describe [-btf file] function")
+	assert.Contains(t, stderr, "usage: fentrygen describe [-btf file] [-kernels test] function")
+	_, _, err = runIn(t, "", "describe", "-kernels", "all", "vfs_read")
+	assert.True(t, errors.As(err, new(usageError)))
 }
 
 func TestDescribeRunningKernel(t *testing.T) {
