@@ -15,6 +15,7 @@ import (
 	"github.com/fentrygen/fentrygen/example/fsslower"
 	"github.com/fentrygen/fentrygen/example/funclatency"
 	"github.com/fentrygen/fentrygen/example/readlat"
+	"github.com/fentrygen/fentrygen/example/sessionlat"
 	"github.com/fentrygen/fentrygen/example/solisten"
 	"github.com/fentrygen/fentrygen/example/tcpconnlat"
 	"github.com/fentrygen/fentrygen/example/tcprtt"
@@ -35,6 +36,7 @@ func TestVMEveryExampleProbeLoads(t *testing.T) {
 		"fsslower":    fsslower.Programs(),
 		"funclatency": funclatency.Programs(),
 		"readlat":     readlat.Programs(),
+		"sessionlat":  sessionlat.Programs(),
 		"solisten":    solisten.Programs(),
 		"tcpconnlat":  tcpconnlat.Programs(),
 		"tcprtt":      tcprtt.Programs(),
@@ -55,7 +57,9 @@ func TestVMEveryExampleProbeLoads(t *testing.T) {
 						return
 					}
 					require.NoError(t, err)
-					assert.Len(t, objs.Links, 1)
+					// An fsession probe is one link natively, two as a pair.
+					links := map[runtime.Mechanism]int{runtime.Trampoline: 1, runtime.SessionNative: 1, runtime.SessionPair: 2}
+					assert.Len(t, objs.Links, links[objs.Mechanism(p.Info().Name)], "%s", objs.Mechanism(p.Info().Name))
 					assert.NoError(t, objs.Close())
 				})
 			}
