@@ -162,6 +162,12 @@ func TestNewThenGenerate(t *testing.T) {
 
 	_, _, err = runIn(t, dir, "new", "-kind", "fexit", "-btf", btf, "tcp_v4_connect")
 	assert.ErrorContains(t, err, "exists: not overwriting")
+	stdout, _, err = runIn(t, dir, "new", "-kind", "fsession", "-btf", btf, "vfs_read")
+	require.NoError(t, err)
+	assert.Contains(t, stdout, "wrote vfs_read_fsession.go")
+	code, err = os.ReadFile(filepath.Join(dir, "vfs_read_fsession.go"))
+	require.NoError(t, err)
+	assert.Contains(t, string(code), "//fsession:vfs_read args=file,buf,count,pos ret\nfunc onSessionVfsRead(p *OnSessionVfsRead) {\n\tp.AtEntry(func(e *OnSessionVfsReadEntry) {")
 	_, _, err = runIn(t, dir, "new", "-kind", "fmod_ret", "-btf", btf, "tcp_close")
 	assert.ErrorContains(t, err, "returns void")
 	_, _, err = runIn(t, dir, "new", "-kind", "kprobe", "x")
