@@ -16,12 +16,14 @@ import (
 
 // The few bpf(2) calls cilium/ebpf v0.22.0 cannot make for us: loading a
 // program whose attach type it does not know (fsession) with the BTF id of
-// its target, which it would leave 0. Layouts are uapi linux/bpf.h's
+// its target, which it would leave 0; creating a tracing multi-link, whose
+// ids and cookies its link_create attr cannot carry. Layouts are uapi linux/bpf.h's
 // (Linux 7.3); the kernel takes a shorter attr than its union and zeroes
 // the rest.
 
 const (
-	cmdProgLoad = 5 // BPF_PROG_LOAD
+	cmdProgLoad   = 5  // BPF_PROG_LOAD
+	cmdLinkCreate = 28 // BPF_LINK_CREATE
 
 	progTypeTracing = 26 // BPF_PROG_TYPE_TRACING
 )
@@ -182,6 +184,44 @@ func progLoad(prog rawProgram, code, log []byte) (int, error) {
 	}
 	fd, _, errno := unix.Syscall(unix.SYS_BPF, cmdProgLoad, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))
 	goruntime.KeepAlive(&attr)
+	if errno != 0 {
+		return -1, errno
+	}
+	return int(fd), nil
+}
+
+// linkCreateMultiAttr is union bpf_attr as BPF_LINK_CREATE reads it for a
+// tracing multi-link: 40 bytes. target_fd and flags must be 0.
+type linkCreateMultiAttr struct {
+	ProgFd     uint32         // 0
+	TargetFd   uint32         // 4
+	AttachType uint32         // 8
+	Flags      uint32         // 12
+	Ids        unsafe.Pointer // 16: __u32[Cnt], BTF ids of the functions
+	Cookies    unsafe.Pointer // 24: __u64[Cnt] or NULL
+	Cnt        uint32         // 32
+	_          uint32
+}
+
+var _ [40]byte = [unsafe.Sizeof(linkCreateMultiAttr{})]byte{}
+
+// linkTracingMulti attaches prog, loaded with the multi attach type
+// attach, to the functions of BTF ids ids at once (all or none), each with
+// its cookie, and returns the link's fd.
+func linkTracingMulti(prog *ebpf.Program, attach ebpf.AttachType, ids []uint32, cookies []uint64) (int, error) {
+	if len(ids) == 0 || len(cookies) != len(ids) {
+		return -1, fmt.Errorf("link %d functions with %d cookies", len(ids), len(cookies))
+	}
+	attr := linkCreateMultiAttr{
+		ProgFd:     uint32(prog.FD()),
+		AttachType: uint32(attach),
+		Ids:        unsafe.Pointer(&ids[0]),
+		Cookies:    unsafe.Pointer(&cookies[0]),
+		Cnt:        uint32(len(ids)),
+	}
+	fd, _, errno := unix.Syscall(unix.SYS_BPF, cmdLinkCreate, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))
+	goruntime.KeepAlive(&attr)
+	goruntime.KeepAlive(prog)
 	if errno != 0 {
 		return -1, errno
 	}

@@ -97,14 +97,39 @@ func ParseSection(section string) (k Kind, fn string, sleepable bool, err error)
 // Info describes a program: what it attaches to and how.
 type Info struct {
 	// Name is the program's name (at most 15 bytes reach the kernel).
-	Name      string
-	Kind      Kind
-	Target    string
+	Name   string
+	Kind   Kind
+	Target string
+	// Targets, instead of Target, are the functions a multi-function
+	// probe attaches to: names and glob patterns (see [NewMulti]).
+	Targets   []string
 	Sleepable bool
 }
 
-// SectionName is the program's ELF section name.
-func (i Info) SectionName() string { return SectionName(i.Kind, i.Target, i.Sleepable) }
+// SectionName is the program's ELF section name: libbpf's
+// "fentry.multi/PATTERN" for a multi-function probe.
+func (i Info) SectionName() string {
+	if len(i.Targets) > 0 {
+		s := i.Kind.String() + ".multi"
+		if i.Sleepable {
+			s += ".s"
+		}
+		return s + "/" + strings.Join(i.Targets, ",")
+	}
+	return SectionName(i.Kind, i.Target, i.Sleepable)
+}
+
+// attachType is the program's expected attach type: its kind's, or for a
+// multi-function probe BPF_TRACE_FENTRY_MULTI or BPF_TRACE_FEXIT_MULTI.
+func (i Info) attachType() ebpf.AttachType {
+	switch {
+	case len(i.Targets) > 0 && i.Kind == Fentry:
+		return AttachTraceFentryMulti
+	case len(i.Targets) > 0 && i.Kind == Fexit:
+		return AttachTraceFexitMulti
+	}
+	return i.Kind.AttachType()
+}
 
 // ProgramSpec wraps finished instructions into a spec ready for
 // ebpf.NewProgram and link.AttachTracing.
@@ -112,7 +137,7 @@ func (i Info) ProgramSpec(insns asm.Instructions) *ebpf.ProgramSpec {
 	spec := &ebpf.ProgramSpec{
 		Name:         KernelName(i.Name),
 		Type:         i.Kind.ProgramType(),
-		AttachType:   i.Kind.AttachType(),
+		AttachType:   i.attachType(),
 		AttachTo:     i.Target,
 		SectionName:  i.SectionName(),
 		Instructions: insns,

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -41,6 +42,9 @@ type Options struct {
 	// SessionPair loads fsession probes as fentry+fexit pairs even where
 	// the kernel has fsession, to compare the two.
 	SessionPair bool
+	// PerFunction loads multi-function probes as one program and link per
+	// function even where the kernel has tracing multi-links.
+	PerFunction bool
 }
 
 // Declared is a package-level map declaration: a [Hash], [Array],
@@ -68,9 +72,21 @@ type Objects struct {
 	Links      map[string]link.Link
 	// Mechanisms says how each probe got into the kernel, by program
 	// name. An fsession probe loaded as a pair has two programs and two
-	// links: NAME (fentry) and NAME.exit (fexit).
+	// links: NAME (fentry) and NAME.exit (fexit); a multi-function probe
+	// with one link per function has NAME.FUNCTION for each.
 	Mechanisms map[string]Mechanism
-	closers    []io.Closer
+	// Targets are the functions each multi-function probe was attached
+	// to, by probe name, sorted: FuncIndex is a position in it.
+	Targets map[string][]string
+	// Notes say which functions the multi-function probes' names and
+	// patterns left out on this kernel, and why.
+	Notes []string
+	// Attached is how long attaching every link took.
+	Attached time.Duration
+	// symbols are the addresses of the Targets, read when TargetOf is
+	// first asked.
+	symbols map[string][]uint64
+	closers []io.Closer
 }
 
 // Load relocates, loads and (unless opts.NoAttach) attaches progs as one
@@ -134,42 +150,36 @@ func LoadPackage(opts Options, progs []*Program, decls ...Declared) (_ *Objects,
 		infos[info.Name] = info
 		return nil
 	}
+	targets := map[string][]string{}
+	var notes []string
 	for _, p := range progs {
 		info := p.Info()
 		if fn, ok := opts.Retarget[info.Name]; ok {
+			if p.multi != nil {
+				return nil, fmt.Errorf("retarget: %s attaches to many functions (%s)", info.Name, strings.Join(info.Targets, ","))
+			}
 			p = p.retarget(fn)
 			info = p.Info()
 		}
 		if _, dup := mechanisms[info.Name]; dup {
 			return nil, fmt.Errorf("two programs named %s", info.Name)
 		}
-		if info.Kind != Fsession {
-			mechanisms[info.Name] = Trampoline
-			if err := add(p, spec.Programs); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		if err := p.Err(); err != nil {
-			return nil, err
-		}
-		m, err := sessionMechanism(opts, info)
+		pl, err := plan(opts, p)
 		if err != nil {
 			return nil, err
 		}
-		mechanisms[info.Name] = m
-		if m == SessionNative {
-			if err := add(p, natives); err != nil {
+		mechanisms[info.Name] = pl.mech
+		notes = append(notes, pl.notes...)
+		if pl.targets != nil {
+			targets[info.Name] = pl.targets
+		}
+		for _, q := range pl.progs {
+			if err := add(q, spec.Programs); err != nil {
 				return nil, err
 			}
-			continue
 		}
-		entry, exit, err := p.Halves()
-		if err != nil {
-			return nil, err
-		}
-		for _, half := range []*Program{entry, exit} {
-			if err := add(half, spec.Programs); err != nil {
+		if pl.native != nil {
+			if err := add(pl.native, natives); err != nil {
 				return nil, err
 			}
 		}
@@ -183,7 +193,8 @@ func LoadPackage(opts Options, progs []*Program, decls ...Declared) (_ *Objects,
 	if err != nil {
 		return nil, collectionError(infos, opts.Target, err, opts.VerifierLines)
 	}
-	objs := &Objects{Target: opts.Target, Collection: coll, Programs: coll.Programs, Maps: coll.Maps, Links: map[string]link.Link{}, Mechanisms: mechanisms}
+	objs := &Objects{Target: opts.Target, Collection: coll, Programs: coll.Programs, Maps: coll.Maps, Links: map[string]link.Link{},
+		Mechanisms: mechanisms, Targets: targets, Notes: notes}
 	defer func() {
 		if err != nil {
 			objs.Close()
@@ -199,12 +210,17 @@ func LoadPackage(opts Options, progs []*Program, decls ...Declared) (_ *Objects,
 	if opts.NoAttach {
 		return objs, nil
 	}
+	start := time.Now()
+	defer func() { objs.Attached = time.Since(start) }()
 	for _, name := range slices.Sorted(maps.Keys(infos)) {
 		info := infos[name]
 		var l link.Link
-		if info.Kind == Fsession {
+		switch {
+		case info.Kind == Fsession:
 			l, err = link.AttachRawLink(link.RawLinkOptions{Program: coll.Programs[name], Attach: AttachTraceFsession})
-		} else {
+		case len(info.Targets) > 0:
+			l, err = attachMulti(coll.Programs[name], info, targets[name])
+		default:
 			l, err = link.AttachTracing(link.TracingOptions{Program: coll.Programs[name], AttachType: info.Kind.AttachType()})
 		}
 		if err != nil {
@@ -215,8 +231,147 @@ func LoadPackage(opts Options, progs []*Program, decls ...Declared) (_ *Objects,
 	return objs, nil
 }
 
+// planned is a probe as LoadPackage loads it: how, the programs that go
+// into the collection, the fsession program loaded after it, and for a
+// multi-function probe the functions it attaches to and notes on those
+// left out.
+type planned struct {
+	mech    Mechanism
+	progs   []*Program
+	native  *Program
+	targets []string
+	notes   []string
+}
+
+// plan decides how p is loaded on the running kernel.
+func plan(opts Options, p *Program) (planned, error) {
+	info := p.Info()
+	switch {
+	case info.Kind == Fsession:
+		if err := p.Err(); err != nil {
+			return planned{}, err
+		}
+		m, err := sessionMechanism(opts, info)
+		if err != nil || m == SessionNative {
+			return planned{mech: m, native: p}, err
+		}
+		entry, exit, err := p.Halves()
+		return planned{mech: m, progs: []*Program{entry, exit}}, err
+	case p.multi != nil:
+		if err := p.Err(); err != nil {
+			return planned{}, err
+		}
+		fns, notes, err := loadTargets(opts.Target, info)
+		if err != nil {
+			return planned{}, err
+		}
+		m, err := multiMechanism(opts, info, fns[0])
+		if err != nil {
+			return planned{}, err
+		}
+		pl := planned{mech: m, targets: fns, notes: notes}
+		if m == MultiLink {
+			pl.progs = []*Program{p.withTargets(fns)}
+			return pl, nil
+		}
+		pl.progs, err = p.PerFunction(fns)
+		return pl, err
+	}
+	return planned{mech: Trampoline, progs: []*Program{p}}, nil
+}
+
+// loadTargets resolves a multi-function probe's Targets on the running
+// kernel: as [ResolveTargets], leaving out functions the kernel cannot
+// attach trampolines to (not in available_filter_functions, when
+// readable) and, before Linux 6.6, those with more argument slots than
+// x86-64 trampolines took.
+func loadTargets(target Target, info Info) ([]string, []string, error) {
+	fns, notes, err := ResolveTargets(target, info)
+	if err != nil {
+		return nil, nil, err
+	}
+	ftrace := ftraceFunctions()
+	old := releaseBefore(KernelRelease(), 6, 6)
+	var kept []string
+	for _, fn := range fns {
+		switch {
+		case ftrace != nil && !ftrace[fn]:
+			notes = append(notes, fmt.Sprintf("%s: %s skipped: not in available_filter_functions (notrace or inlined)", info.Name, fn))
+			continue
+		case old:
+			if f, err := fbtf.ResolveFunc(target.Spec, fn); err == nil && f.NumSlots > fbtf.MaxSlotsX86Pre66 {
+				notes = append(notes, fmt.Sprintf("%s: %s skipped: %d argument slots, and x86-64 kernels before 6.6 take %d", info.Name, fn, f.NumSlots, fbtf.MaxSlotsX86Pre66))
+				continue
+			}
+		}
+		kept = append(kept, fn)
+	}
+	if len(kept) == 0 {
+		return nil, notes, fmt.Errorf("probe %s: no function of %s that matches %s can be attached to%s", info.Name, target.Name, strings.Join(info.Targets, ","), noteList(notes))
+	}
+	return kept, notes, nil
+}
+
+// releaseBefore reports whether the kernel release (uname -r) is known and
+// older than major.minor.
+func releaseBefore(release string, major, minor int) bool {
+	var ma, mi int
+	if n, _ := fmt.Sscanf(release, "%d.%d", &ma, &mi); n != 2 {
+		return false
+	}
+	return ma < major || ma == major && mi < minor
+}
+
+// attachMulti attaches the multi-link program prog to fns at once, the
+// cookie of each its position (FuncIndex).
+func attachMulti(prog *ebpf.Program, info Info, fns []string) (link.Link, error) {
+	ids := make([]uint32, len(fns))
+	cookies := make([]uint64, len(fns))
+	for i, fn := range fns {
+		id, err := targetID(fn)
+		if err != nil {
+			return nil, err
+		}
+		ids[i], cookies[i] = id, uint64(i)
+	}
+	fd, err := linkTracingMulti(prog, info.attachType(), ids, cookies)
+	if err != nil {
+		return nil, fmt.Errorf("tracing multi-link of %d functions: %w", len(fns), err)
+	}
+	return link.NewFromFD(fd)
+}
+
 // Mechanism says how the probe called name got into the kernel.
 func (o *Objects) Mechanism(name string) Mechanism { return o.Mechanisms[name] }
+
+// ProgramsOf are the programs that stand for the probe called name: its
+// program; an fsession pair's fentry and fexit programs; a multi-function
+// probe's multi-link program, or its program for each function, in the
+// order of Targets(name).
+func (o *Objects) ProgramsOf(name string) []*ebpf.Program {
+	var keys []string
+	switch o.Mechanisms[name] {
+	case SessionPair:
+		keys = []string{name, name + exitSuffix}
+	case PerFunction:
+		for _, fn := range o.Targets[name] {
+			keys = append(keys, name+"."+fn)
+		}
+	default:
+		keys = []string{name}
+	}
+	var out []*ebpf.Program
+	for _, k := range keys {
+		if p := o.Programs[k]; p != nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// TargetsOf are the functions the multi-function probe called name was
+// attached to: FuncIndex is a position in it.
+func (o *Objects) TargetsOf(name string) []string { return o.Targets[name] }
 
 // loadNative loads the fsession program spec, whose instructions are
 // relocated, with the collection's maps: BPF_PROG_LOAD issued here, with

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/cilium/ebpf"
+
 	"golang.org/x/sys/unix"
 
 	fbtf "github.com/fentrygen/fentrygen/btf"
@@ -24,12 +26,20 @@ const (
 	// SessionPair is an fsession probe as an fentry and an fexit program
 	// sharing a per-call map: two programs, two links.
 	SessionPair
+	// MultiLink is a multi-function probe as one program and one tracing
+	// multi-link (BPF_TRACE_FENTRY_MULTI, BPF_TRACE_FEXIT_MULTI).
+	MultiLink
+	// PerFunction is a multi-function probe as one program and one
+	// trampoline link per function, sharing the maps.
+	PerFunction
 )
 
 var mechanismNames = map[Mechanism]string{
 	Trampoline:    "trampoline",
 	SessionNative: "native fsession",
 	SessionPair:   "fentry+fexit pair",
+	MultiLink:     "tracing multi-link",
+	PerFunction:   "one link per function",
 }
 
 func (m Mechanism) String() string {
@@ -130,6 +140,88 @@ func sessionMechanism(opts Options, info Info) (Mechanism, error) {
 		return SessionNative, nil
 	case errors.Is(err, errNoFsession):
 		return SessionPair, nil
+	default:
+		return 0, err
+	}
+}
+
+// errNoMulti wraps the reasons a multi-function probe gets one link per
+// function.
+var errNoMulti = errors.New("no tracing multi-links")
+
+// multiProbes caches, by attach type, what [probeMulti] found.
+var multiProbes = struct {
+	sync.Mutex
+	m map[ebpf.AttachType]error
+}{m: map[ebpf.AttachType]error{}}
+
+// probeMulti tells whether tracing multi-links of attach type attach work
+// on the running kernel: nil when they do; an error wrapping errNoMulti
+// that says why not (not in its BTF, a minimal multi program refused, or
+// a one-function link refused: EOPNOTSUPP without the ftrace direct-call
+// support they need); or another error when the probe itself failed
+// (EPERM). fn is a function to try the link on.
+func probeMulti(attach ebpf.AttachType, fn string) error {
+	multiProbes.Lock()
+	defer multiProbes.Unlock()
+	if err, ok := multiProbes.m[attach]; ok {
+		return err
+	}
+	err := doProbeMulti(attach, fn)
+	if err == nil || errors.Is(err, errNoMulti) {
+		multiProbes.m[attach] = err
+	}
+	return err
+}
+
+func doProbeMulti(attach ebpf.AttachType, fn string) error {
+	spec, err := kernelBTF.Kernel()
+	if err != nil {
+		return fmt.Errorf("load the running kernel's BTF: %w", err)
+	}
+	if err := fbtf.TracingMulti(spec); err != nil {
+		return fmt.Errorf("%w: %w", errNoMulti, err)
+	}
+	refused := func(what string, err error) error {
+		switch {
+		case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
+			return fmt.Errorf("probe for tracing multi-links: the kernel refused %s: %w (tracing programs need root, or CAP_BPF with CAP_PERFMON)", what, err)
+		case errors.Is(err, unix.EINVAL), errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, errENOTSUPP):
+			return fmt.Errorf("%w: %s was refused: %w", errNoMulti, what, err)
+		}
+		return fmt.Errorf("probe for tracing multi-links: %s: %w", what, err)
+	}
+	prog, err := loadRaw(rawProgram{Name: "multi_probe", Attach: attach, Insns: Return(0)})
+	if err != nil {
+		return refused("a minimal multi program", err)
+	}
+	defer prog.Close()
+	// A function the kernel keeps for BPF's own tests, else the probe's.
+	if _, err := fbtf.ResolveFunc(spec, "bpf_fentry_test1"); err == nil {
+		fn = "bpf_fentry_test1"
+	}
+	id, err := targetID(fn)
+	if err != nil {
+		return err
+	}
+	fd, err := linkTracingMulti(prog, attach, []uint32{id}, []uint64{0})
+	if err != nil {
+		return refused("a tracing multi-link on "+fn, err)
+	}
+	return unix.Close(fd)
+}
+
+// multiMechanism decides how the multi-function probe info is loaded; fn
+// is one of its functions.
+func multiMechanism(opts Options, info Info, fn string) (Mechanism, error) {
+	if opts.PerFunction {
+		return PerFunction, nil
+	}
+	switch err := probeMulti(info.attachType(), fn); {
+	case err == nil:
+		return MultiLink, nil
+	case errors.Is(err, errNoMulti):
+		return PerFunction, nil
 	default:
 		return 0, err
 	}
