@@ -3,6 +3,7 @@ package gen
 import (
 	"fmt"
 	"go/token"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,12 +19,17 @@ type annotation struct {
 	TargetPos token.Position // of the function name
 	Kind      runtime.Kind
 	Target    string
-	Args      []argSpec // nil: every argument
-	AllArgs   bool
-	Ret       bool
-	Task      bool
-	Depth     int // 0: only what the stubs use
-	Sleepable bool
+	// Targets are the names and glob patterns of a probe on several
+	// functions (//fentry:vfs_read,vfs_write or //fentry:vfs_*), each at
+	// its position in TargetsPos; Target is then the list as written.
+	Targets    []string
+	TargetsPos []token.Position
+	Args       []argSpec // nil: every argument
+	AllArgs    bool
+	Ret        bool
+	Task       bool
+	Depth      int // 0: only what the stubs use
+	Sleepable  bool
 	// Cookie is an fsession's cookie type (u64 when not given).
 	Cookie string
 }
@@ -149,11 +155,16 @@ func parseAnnotation(pos token.Position, text string) (*annotation, error) {
 	if a.Kind == runtime.Fsession {
 		optionList += " [cookie=TYPE]"
 	}
-	if len(fields) == 0 || fields[0].col != 0 || !isCIdent(fields[0].text) {
+	if len(fields) == 0 || fields[0].col != 0 || fields[0].text == "" {
 		return nil, posError{at(pos, offset), fmt.Errorf("malformed annotation %q: want %sFUNCTION %s", text, strings.SplitAfter(text, ":")[0], optionList)}
 	}
 	a.Target = fields[0].text
 	a.TargetPos = at(pos, offset)
+	if !isCIdent(a.Target) {
+		if err := a.parseTargets(text, optionList); err != nil {
+			return nil, err
+		}
+	}
 	seen := map[string]bool{}
 	for _, f := range fields[1:] {
 		fpos := at(pos, offset+f.col)
@@ -221,6 +232,50 @@ func parseAnnotation(pos token.Position, text string) (*annotation, error) {
 		a.Cookie = "u64"
 	}
 	return a, nil
+}
+
+// parseTargets parses a.Target as a list of names and glob patterns
+// (vfs_read,vfs_write or vfs_*): a probe on several functions, which is
+// fentry or fexit.
+func (a *annotation) parseTargets(text, optionList string) error {
+	col := 0
+	seen := map[string]bool{}
+	for _, item := range strings.Split(a.Target, ",") {
+		ipos := at(a.TargetPos, col)
+		col += len(item) + 1
+		switch {
+		case item == "" || !isCIdent(item) && !isPattern(item):
+			return posError{ipos, fmt.Errorf("malformed function %q in %q: want FUNCTION, a list FUNC1,FUNC2 or a pattern such as vfs_* (%s)", item, text, optionList)}
+		case seen[item]:
+			return posError{ipos, fmt.Errorf("%s given twice", item)}
+		}
+		if _, err := path.Match(item, ""); err != nil {
+			return posError{ipos, fmt.Errorf("pattern %q: %v", item, err)}
+		}
+		seen[item] = true
+		a.Targets = append(a.Targets, item)
+		a.TargetsPos = append(a.TargetsPos, ipos)
+	}
+	if a.Kind != runtime.Fentry && a.Kind != runtime.Fexit {
+		return posError{a.TargetPos, fmt.Errorf("%s probes attach to one function each: only fentry and fexit take a list or pattern (%s)", a.Kind, a.Target)}
+	}
+	return nil
+}
+
+// isPattern reports whether s is a glob pattern over C identifiers: their
+// characters and *, ?, [...].
+func isPattern(s string) bool {
+	if !fbtf.IsPattern(s) {
+		return false
+	}
+	for _, c := range s {
+		ok := c == '_' || c == '*' || c == '?' || c == '[' || c == ']' || c == '-' || c == '^' || c == '!' ||
+			c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // cookieTypes are the types an fsession's cookie may have: C's names for

@@ -141,6 +141,10 @@ func emitProbe(f *jen.File, p *Probe) {
 		emitSession(f, p)
 		return
 	}
+	if p.Multi != nil {
+		emitMulti(f, p)
+		return
+	}
 	fields, values := contextFields(p, p.Args, p.Ret, p.Task)
 	doc(f, "%s is what probe %s sees: %s on\n%s.", p.Context, p.Stub, p.Kind, p.Prototype)
 	f.Type().Id(p.Context).Struct(fields...)

@@ -34,6 +34,11 @@ func emitPackage(f *jen.File, m *Model) {
 				Comment("for it (Mechanism(\"" + p.Stub + "\") says which; the fexit program is").Line().
 				Comment("Programs[\"" + p.Stub + ".exit\"]).")
 		}
+		if p.Multi != nil {
+			comment = jen.Comment(p.Field + " is probe " + p.Stub + "'s program on a tracing multi-link, or nil").Line().
+				Comment("where the kernel has none and each function has a program of its own").Line().
+				Comment("(Mechanism(\"" + p.Stub + "\") says which; ProgramsOf(\"" + p.Stub + "\") lists them).")
+		}
 		fields = append(fields, comment.Line().Id(p.Field).Op("*").Qual(ebpfPath, "Program"))
 		values[jen.Id(p.Field)] = jen.Id("objs").Dot("Programs").Index(jen.Lit(p.Stub))
 	}

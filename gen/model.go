@@ -62,7 +62,9 @@ type Probe struct {
 	NumSlots int `json:"num_slots"`
 	// Session is set for fsession probes.
 	Session *Session `json:"session,omitempty"`
-	Pos     Pos      `json:"pos"`
+	// Multi is set for probes on several functions.
+	Multi *Multi `json:"multi,omitempty"`
+	Pos   Pos    `json:"pos"`
 	// ArgsUsed (C names, "ret" for the return value) and Uses are what
 	// the stub reads, through the functions it calls: what other kernels
 	// must have (fentrygen check).
@@ -81,6 +83,21 @@ type Session struct {
 	// annotation name (u64).
 	Cookie  string `json:"cookie"`
 	CookieC string `json:"cookie_c"`
+}
+
+// Multi is what a probe on several functions has besides its context:
+// the functions, and the context's methods that tell which one runs.
+type Multi struct {
+	// Targets are the names and glob patterns as the annotation lists
+	// them: what Load resolves on the kernel it runs on.
+	Targets []string `json:"targets"`
+	// Funcs are the functions they matched in the BTF of generation,
+	// sorted (documentation: the kernel decides).
+	Funcs []string `json:"funcs"`
+	// FuncIndex and FuncIP are the context's methods for the traced
+	// function's position in the list Load attached to and its address.
+	FuncIndex string `json:"func_index"`
+	FuncIP    string `json:"func_ip"`
 }
 
 // ValueKind is how an argument or member is read.

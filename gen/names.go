@@ -121,14 +121,23 @@ var contextReserved = map[string]bool{
 var sessionReserved = map[string]bool{"AtEntry": true, "AtExit": true, "SetCookie": true, "Cookie": true}
 
 // reservedFor is contextReserved for the context types of kind.
-func reservedFor(kind runtime.Kind) map[string]bool {
-	if kind != runtime.Fsession {
-		return contextReserved
+func reservedFor(kind runtime.Kind, multi bool) map[string]bool {
+	switch {
+	case multi:
+		out := maps.Clone(contextReserved)
+		maps.Copy(out, multiReserved)
+		return out
+	case kind == runtime.Fsession:
+		out := maps.Clone(contextReserved)
+		maps.Copy(out, sessionReserved)
+		return out
 	}
-	out := maps.Clone(contextReserved)
-	maps.Copy(out, sessionReserved)
-	return out
+	return contextReserved
 }
+
+// multiReserved are the methods the context of a probe on several
+// functions has.
+var multiReserved = map[string]bool{"FuncIndex": true, "FuncIP": true}
 
 // objectsReserved are the names the generated Objects type gets from the
 // *runtime.Objects it embeds.
