@@ -154,13 +154,18 @@ func sharedColumns(files []string, testKernels bool) ([]kernelColumn, error) {
 }
 
 // mechanismCell is the table's word for how a probe loads on a kernel,
-// where that depends on the kernel: " fsession" or " pair".
+// where that depends on the kernel: " fsession" or " pair"; " multi" or
+// " per-function".
 func mechanismCell(v gen.Verdict) string {
 	switch v.Mechanism {
 	case runtime.SessionNative:
 		return " fsession"
 	case runtime.SessionPair:
 		return " pair"
+	case runtime.MultiLink:
+		return " multi"
+	case runtime.PerFunction:
+		return " per-function"
 	}
 	return ""
 }

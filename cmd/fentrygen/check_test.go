@@ -88,9 +88,9 @@ func TestFsessionMechanism(t *testing.T) {
 	vmtest.KernelBTFs(t)
 	out, _, err := runIn(t, "", "describe", "-btf", abs(t, snapshotBTF), "-kernels", "test", "vfs_read")
 	require.NoError(t, err)
-	assert.Regexp(t, `6\.1 +fentry, fexit; fsession: allowed: as an fentry\+fexit pair sharing a per-call map \(BPF_TRACE_FSESSION \(Linux 7\.0\) not in this kernel\)\n`, out)
+	assert.Regexp(t, `6\.1 +fentry, fexit; fsession: allowed: as an fentry\+fexit pair sharing a per-call map \(BPF_TRACE_FSESSION \(Linux 7\.0\) not in this kernel\);`, out)
 	assert.Regexp(t, `6\.12 +fentry, fexit; fsession: allowed: as an fentry\+fexit pair`, out)
-	assert.Regexp(t, `7\.x +fentry, fexit; fsession: allowed: native \(one BPF_TRACE_FSESSION program, one link\)\n`, out)
+	assert.Regexp(t, `7\.x +fentry, fexit; fsession: allowed: native \(one BPF_TRACE_FSESSION program, one link\);`, out)
 
 	dir := testmod.Write(t, map[string][]byte{"probes.go": []byte(`package probes
 
@@ -118,4 +118,39 @@ func onRead(p *OnRead) {
 	assert.Equal(t, runtime.SessionNative, rows[0].Kernels["7.x"].Mechanism)
 	assert.Equal(t, runtime.SessionPair, rows[0].Kernels["6.12"].Mechanism)
 	assert.Contains(t, rows[0].Kernels["6.1"].Why, "BPF_TRACE_FSESSION")
+}
+
+// TestMultiMechanism: describe and check say how a probe on several
+// functions attaches on each test kernel: one tracing multi-link on 7.x,
+// one link per function on 6.1 and 6.12, whose BTF has no
+// BPF_TRACE_FENTRY_MULTI.
+func TestMultiMechanism(t *testing.T) {
+	vmtest.KernelBTFs(t)
+	out, _, err := runIn(t, "", "describe", "-btf", abs(t, snapshotBTF), "-kernels", "test", "vfs_read")
+	require.NoError(t, err)
+	assert.Regexp(t, `6\.1 +fentry, fexit; .*; multi: one trampoline link per function \(BPF_TRACE_FENTRY_MULTI \(tracing multi-links, Linux 7\) not in this kernel\)\n`, out)
+	assert.Regexp(t, `7\.x +fentry, fexit; .*; multi: one tracing multi-link for all the functions`, out)
+
+	dir := testmod.Write(t, map[string][]byte{"probes.go": []byte(`package probes
+
+import "github.com/fentrygen/fentrygen/runtime"
+
+var calls runtime.Hash[runtime.U32, runtime.U64]
+
+//fentry:vfs_read,tcp_close args=
+func onAny(p *OnAny) { calls.Add(p, p.FuncIndex(), runtime.Uint64(1)) }
+`)})
+	stdout, stderr, err := runIn(t, dir, "check", "-kernels", "test")
+	require.NoError(t, err, stderr)
+	assert.Regexp(t, `onAny \(fentry vfs_read,tcp_close\)\s.*ok per-function\s+ok per-function\s+ok multi\n`, stdout)
+	assert.Contains(t, stdout, "onAny on 6.12: one link per function: BPF_TRACE_FENTRY_MULTI (tracing multi-links, Linux 7) not in this kernel")
+	assert.Contains(t, stdout, "onAny on 7.x: tracing multi-link")
+
+	stdout, _, err = runIn(t, dir, "check", "-json", "-kernels", "test")
+	require.NoError(t, err)
+	var rows []checkRow
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rows))
+	require.Len(t, rows, 1)
+	assert.Equal(t, runtime.MultiLink, rows[0].Kernels["7.x"].Mechanism)
+	assert.Equal(t, runtime.PerFunction, rows[0].Kernels["6.1"].Mechanism)
 }

@@ -37,7 +37,7 @@ func runDescribe(stdout, stderr io.Writer, args []string) error {
 	if v.Func == nil || !v.Traceable() {
 		return fmt.Errorf("%s cannot be traced: %w", fs.Arg(0), v.Err)
 	}
-	writeDescription(stdout, src.from, v, fbtf.Fsession(src.spec))
+	writeDescription(stdout, src.from, v, fbtf.Fsession(src.spec), fbtf.TracingMulti(src.spec))
 	if *kernels == "test" {
 		ks, err := vmboot.Kernels()
 		if err != nil {
@@ -49,15 +49,16 @@ func runDescribe(stdout, stderr io.Writer, args []string) error {
 			if err != nil {
 				return fmt.Errorf("test kernel %s: %w", k.Name, err)
 			}
-			fmt.Fprintf(stdout, "    %-5s %s\n", k.Name, kernelSummary(fbtf.Validate(spec, fs.Arg(0), nil), fbtf.Fsession(spec)))
+			fmt.Fprintf(stdout, "    %-5s %s\n", k.Name, kernelSummary(fbtf.Validate(spec, fs.Arg(0), nil), fbtf.Fsession(spec), fbtf.TracingMulti(spec)))
 		}
 	}
 	return nil
 }
 
 // kernelSummary is one line of what a kernel allows on a function: the
-// kinds, and how an fsession gets there.
-func kernelSummary(v *fbtf.Verdict, noFsession error) string {
+// kinds, how an fsession gets there, and how a probe on it and other
+// functions.
+func kernelSummary(v *fbtf.Verdict, noFsession, noMulti error) string {
 	if !v.Traceable() {
 		return "cannot be traced: " + v.Err.Error()
 	}
@@ -70,7 +71,20 @@ func kernelSummary(v *fbtf.Verdict, noFsession error) string {
 			kinds = append(kinds, k.name)
 		}
 	}
-	return strings.Join(kinds, ", ") + "; fsession: " + fsessionLine(v, noFsession)
+	return strings.Join(kinds, ", ") + "; fsession: " + fsessionLine(v, noFsession) + "; multi: " + multiLine(v, noMulti)
+}
+
+// multiLine says how a probe on this function and others (//fentry:a,b,
+// //fentry:vfs_*) attaches to it: on one tracing multi-link, or with a
+// link of its own.
+func multiLine(v *fbtf.Verdict, noMulti error) string {
+	switch {
+	case v.Fentry != nil:
+		return "no: " + v.Fentry.Error()
+	case noMulti == nil:
+		return "one tracing multi-link for all the functions (BPF_TRACE_FENTRY_MULTI, BPF_TRACE_FEXIT_MULTI)"
+	}
+	return fmt.Sprintf("one trampoline link per function (%v)", noMulti)
 }
 
 // fsessionLine says how an fsession reaches a function: natively, as a
@@ -85,9 +99,10 @@ func fsessionLine(v *fbtf.Verdict, noFsession error) string {
 	return fmt.Sprintf("allowed: as an fentry+fexit pair sharing a per-call map (%v)", noFsession)
 }
 
-// writeDescription writes what describe says of a function; noFsession is
-// why the kernel of that BTF has no fsession (nil when it has).
-func writeDescription(w io.Writer, from string, v *fbtf.Verdict, noFsession error) {
+// writeDescription writes what describe says of a function; noFsession and
+// noMulti are why the kernel of that BTF has no fsession and no tracing
+// multi-links (nil when it has).
+func writeDescription(w io.Writer, from string, v *fbtf.Verdict, noFsession, noMulti error) {
 	fn := v.Func
 	fmt.Fprintf(w, "%s\n", fn.Prototype())
 	fmt.Fprintf(w, "  BTF: %s; linkage %s; %d ctx slot(s)\n", from, fn.Linkage, fn.NumSlots)
@@ -113,6 +128,7 @@ func writeDescription(w io.Writer, from string, v *fbtf.Verdict, noFsession erro
 		}
 	}
 	fmt.Fprintf(w, "  %-9s %s\n", "fsession:", fsessionLine(v, noFsession))
+	fmt.Fprintf(w, "  %-9s %s\n", "multi:", multiLine(v, noMulti))
 	var saves []string
 	for _, s := range fbtf.SuggestSaves(fn) {
 		saves = append(saves, fmt.Sprintf("%s->r%d", s.Arg, s.Reg))
