@@ -20,6 +20,7 @@ import (
 	"github.com/fentrygen/fentrygen/example/tcpconnlat"
 	"github.com/fentrygen/fentrygen/example/tcprtt"
 	"github.com/fentrygen/fentrygen/example/tcpsynbl"
+	"github.com/fentrygen/fentrygen/example/vfscount"
 	"github.com/fentrygen/fentrygen/example/vfsstat"
 	"github.com/fentrygen/fentrygen/internal/vmtest"
 	"github.com/fentrygen/fentrygen/runtime"
@@ -41,6 +42,7 @@ func TestVMEveryExampleProbeLoads(t *testing.T) {
 		"tcpconnlat":  tcpconnlat.Programs(),
 		"tcprtt":      tcprtt.Programs(),
 		"tcpsynbl":    tcpsynbl.Programs(),
+		"vfscount":    vfscount.Programs(),
 		"vfsstat":     vfsstat.Programs(),
 	}
 	vmtest.Run(t, func(t *testing.T) {
@@ -58,7 +60,10 @@ func TestVMEveryExampleProbeLoads(t *testing.T) {
 					}
 					require.NoError(t, err)
 					// An fsession probe is one link natively, two as a pair.
-					links := map[runtime.Mechanism]int{runtime.Trampoline: 1, runtime.SessionNative: 1, runtime.SessionPair: 2}
+					// A probe on several functions is one multi-link, or one
+					// link per function.
+					links := map[runtime.Mechanism]int{runtime.Trampoline: 1, runtime.SessionNative: 1, runtime.SessionPair: 2, runtime.MultiLink: 1,
+						runtime.PerFunction: len(objs.TargetsOf(p.Info().Name))}
 					assert.Len(t, objs.Links, links[objs.Mechanism(p.Info().Name)], "%s", objs.Mechanism(p.Info().Name))
 					assert.NoError(t, objs.Close())
 				})
