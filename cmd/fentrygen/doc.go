@@ -66,6 +66,25 @@
 // are the same but for calls that nest in one thread (recursion), where
 // the pair keeps the innermost call's cookie.
 //
+// An fentry or fexit probe can name several functions, or glob patterns:
+//
+//	//fentry:vfs_read,vfs_write,vfs_open args=
+//	//fexit:vfs_fsync* args=file ret
+//	func onVfs(p *OnVfs) { calls.Add(p, p.FuncIndex(), runtime.Uint64(1)) }
+//
+// One stub stands for all of them. p.FuncIndex() is the running
+// function's position in the list Load attached to (Objects.TargetsOf),
+// p.FuncIP() its address (Objects.TargetOf names it). Arguments and ret
+// are typed only when every function has them by the same name and type
+// in the same slot; otherwise generation says which function differs.
+// Names and patterns are resolved again on the kernel the probe loads on;
+// what is missing or cannot be traced there is left out (Objects.Notes).
+// Where the kernel has tracing multi-links (BPF_TRACE_FENTRY_MULTI and
+// BPF_TRACE_FEXIT_MULTI, Linux 7) it is one program attached to every
+// function at once by one link; elsewhere, one program and trampoline link
+// per function (Options.PerFunction forces it). Objects.Mechanism says
+// which; check and describe say which each kernel gets.
+//
 // Event types are plain structs of sized integers and byte arrays:
 //
 //	//fentrygen:event [size=BYTES]
