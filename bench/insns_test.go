@@ -29,11 +29,13 @@ import (
 	"github.com/fentrygen/fentrygen/example/klockstat"
 	"github.com/fentrygen/fentrygen/example/readahead"
 	"github.com/fentrygen/fentrygen/example/readlat"
+	"github.com/fentrygen/fentrygen/example/sessionlat"
 	"github.com/fentrygen/fentrygen/example/solisten"
 	"github.com/fentrygen/fentrygen/example/tcpconnlat"
 	"github.com/fentrygen/fentrygen/example/tcprtt"
 	"github.com/fentrygen/fentrygen/example/tcpsynbl"
 	"github.com/fentrygen/fentrygen/example/vfsstat"
+	"github.com/fentrygen/fentrygen/internal/vmboot"
 	"github.com/fentrygen/fentrygen/internal/vmtest"
 	"github.com/fentrygen/fentrygen/runtime"
 )
@@ -53,8 +55,14 @@ type pair struct {
 	example, ours string
 	progs         func() []*runtime.Program
 	// twin is the C twin in twins/ (compiled here with clang -O2), or
-	// original the libbpf-tools program whose BPF object Debian ships.
+	// original the libbpf-tools program whose BPF object Debian ships;
+	// c names its program, or programs joined by "+" that add up.
 	twin, original, c string
+	// session is how an fsession probe is counted: "fsession" (one
+	// program, built for the 7.x test kernel, which has fsession), or
+	// "fentry" and "fexit" (the halves of the pair that stands in for it
+	// elsewhere).
+	session string
 }
 
 func pairs() []pair {
@@ -75,6 +83,9 @@ func pairs() []pair {
 	// (which keep their flags' checks: const volatile, decided at load).
 	add("vfsstat", vfsstat.Programs, "", "vfsstat", map[string]string{"onRead": "fentry_vfs_read", "onWrite": "fentry_vfs_write", "onFsync": "fentry_vfs_fsync", "onOpen": "fentry_vfs_open", "onCreate": "fentry_vfs_create"})
 	add("funclatency", funclatency.Programs, "", "funclatency", map[string]string{"onEntry": "dummy_kprobe", "onExit": "dummy_kretprobe"})
+	for session, c := range map[string]string{"fsession": "dummy_kprobe+dummy_kretprobe", "fentry": "dummy_kprobe", "fexit": "dummy_kretprobe"} {
+		out = append(out, pair{example: "sessionlat", ours: "onCall", progs: sessionlat.Programs, original: "funclatency", c: c, session: session})
+	}
 	fs := map[string]string{"onRead": "file_read_fentry", "onReadExit": "file_read_fexit", "onWrite": "file_write_fentry", "onWriteExit": "file_write_fexit",
 		"onOpen": "file_open_fentry", "onOpenExit": "file_open_fexit", "onFsync": "file_sync_fentry", "onFsyncExit": "file_sync_fexit"}
 	add("fsslower", fsslower.Programs, "", "fsslower", fs)
@@ -100,7 +111,9 @@ func pairs() []pair {
 		"onDownWrite": "down_write", "onDownWriteExit": "down_write_exit", "onWriteKill": "down_write_killable", "onWriteKillExit": "down_write_killable_exit",
 		"onWriteTryExit": "down_write_trylock_exit", "onUpWrite": "up_write",
 	})
-	sort.Slice(out, func(i, j int) bool { return out[i].example+out[i].ours < out[j].example+out[j].ours })
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].example+out[i].ours+out[i].session < out[j].example+out[j].ours+out[j].session
+	})
 	return out
 }
 
@@ -186,22 +199,63 @@ func TestInstructions(t *testing.T) {
 			}
 		}
 		require.NotNil(t, ours, "%s.%s", pr.example, pr.ours)
-		spec, err := ours.Spec(target)
+		name := pr.example + "." + pr.ours
+		progTarget := target
+		switch pr.session {
+		case "fsession":
+			name += " (fsession)"
+			if progTarget, err = sessionTarget(); err != nil {
+				fmt.Fprintf(tw, "%s\tNOT MEASURED: %v\t\t\t\t\n", name, err)
+				continue
+			}
+		case "fentry", "fexit":
+			name += " (pair: " + pr.session + ")"
+			entry, exit, err := ours.Halves()
+			require.NoError(t, err)
+			ours = map[string]*runtime.Program{"fentry": entry, "fexit": exit}[pr.session]
+		}
+		spec, err := ours.Spec(progTarget)
 		require.NoError(t, err)
-		var c *ebpf.ProgramSpec
+		var cs []*ebpf.ProgramSpec
 		what := "twin"
-		if pr.twin != "" {
-			c = compiled[pr.twin][pr.c]
-		} else {
+		for _, cname := range strings.Split(pr.c, "+") {
+			if pr.twin != "" {
+				cs = append(cs, compiled[pr.twin][cname])
+				continue
+			}
 			if originals[pr.original] == nil {
 				originals[pr.original] = originalPrograms(t, pr.original)
 			}
-			c, what = originals[pr.original][pr.c], "libbpf-tools"
+			cs, what = append(cs, originals[pr.original][cname]), "libbpf-tools"
 		}
-		require.NotNil(t, c, "C program %s", pr.c)
-		n, m := slots(spec.Instructions), slots(c.Instructions)
-		fmt.Fprintf(tw, "%s.%s\t%d\t%d\t%.2fx\t%s\t\n", pr.example, pr.ours, n, m, float64(n)/float64(m), what)
-		assert.LessOrEqual(t, n, m, "%s.%s emits %d instructions, clang %d for %s", pr.example, pr.ours, n, m, pr.c)
+		m := 0
+		for i, c := range cs {
+			require.NotNil(t, c, "C program %s", strings.Split(pr.c, "+")[i])
+			m += slots(c.Instructions)
+		}
+		n := slots(spec.Instructions)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.2fx\t%s\t\n", name, n, m, float64(n)/float64(m), what)
+		assert.LessOrEqual(t, n, m, "%s emits %d instructions, clang %d for %s", name, n, m, pr.c)
 	}
 	tw.Flush()
+}
+
+// sessionTarget is the 7.x test kernel, whose BTF has fsession and its
+// kfuncs: where a native fsession program is built.
+func sessionTarget() (runtime.Target, error) {
+	kernels, err := vmboot.Kernels()
+	if err != nil {
+		return runtime.Target{}, err
+	}
+	for _, k := range kernels {
+		if k.Name != "7.x" {
+			continue
+		}
+		spec, err := k.BTF()
+		if err != nil {
+			return runtime.Target{}, err
+		}
+		return runtime.Target{Spec: spec, Name: k.Package}, nil
+	}
+	return runtime.Target{}, fmt.Errorf("no 7.x test kernel")
 }

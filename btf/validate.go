@@ -30,6 +30,23 @@ var denied = map[string]bool{
 	"bpf_lsm_file_free":      true,
 }
 
+// noreturn is the kernel's noreturn_deny set (kernel/bpf/verifier.c):
+// functions that never return, which fexit, fsession and fmod_ret programs
+// may not attach to (the trampoline would wait for a return forever).
+var noreturn = map[string]bool{
+	"__ia32_sys_exit":               true,
+	"__ia32_sys_exit_group":         true,
+	"__kunit_abort":                 true,
+	"kunit_try_catch_throw":         true,
+	"__module_put_and_kthread_exit": true,
+	"__x64_sys_exit":                true,
+	"__x64_sys_exit_group":          true,
+	"do_exit":                       true,
+	"do_group_exit":                 true,
+	"kthread_complete_and_exit":     true,
+	"make_task_dead":                true,
+}
+
 // Errors a Verdict can carry for one attach kind.
 var (
 	ErrDenied        = errors.New("in the kernel's deny list for tracing programs")
@@ -37,6 +54,7 @@ var (
 	ErrNoInjection   = errors.New("fmod_ret needs a security_* hook or a function that allows error injection")
 	ErrUnknownInject = errors.New("error-injection list not readable: eligibility unknown")
 	ErrTooManyForX86 = errors.New("x86-64 kernels before 6.6 take at most 6 argument slots")
+	ErrNoReturn      = errors.New("never returns (the kernel's noreturn deny list): only fentry can attach")
 )
 
 // ErrorInjection is the set of functions that allow error injection, as read
@@ -61,7 +79,8 @@ type Verdict struct {
 	Func *Func
 	// Err is why the function cannot be traced at all; nil when it can.
 	Err error
-	// Fentry, Fexit and FmodRet are nil when that kind is allowed.
+	// Fentry, Fexit and FmodRet are nil when that kind is allowed; an
+	// fsession can attach where fexit can.
 	Fentry, Fexit, FmodRet error
 	// Note holds caveats that BTF alone cannot settle.
 	Notes []string
@@ -87,6 +106,10 @@ func Validate(spec *cbtf.Spec, name string, inject ErrorInjection) *Verdict {
 		return v
 	}
 	v.FmodRet = fmodRet(fn, inject)
+	if noreturn[name] {
+		v.Fexit = fmt.Errorf("%s: %w", name, ErrNoReturn)
+		v.FmodRet = v.Fexit
+	}
 	if fn.NumSlots > MaxSlotsX86Pre66 {
 		v.Notes = append(v.Notes, fmt.Sprintf("%d argument slots: %v", fn.NumSlots, ErrTooManyForX86))
 	}

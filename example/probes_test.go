@@ -18,10 +18,12 @@ import (
 	"github.com/fentrygen/fentrygen/example/klockstat"
 	"github.com/fentrygen/fentrygen/example/readahead"
 	"github.com/fentrygen/fentrygen/example/readlat"
+	"github.com/fentrygen/fentrygen/example/sessionlat"
 	"github.com/fentrygen/fentrygen/example/solisten"
 	"github.com/fentrygen/fentrygen/example/tcpconnlat"
 	"github.com/fentrygen/fentrygen/example/tcprtt"
 	"github.com/fentrygen/fentrygen/example/tcpsynbl"
+	"github.com/fentrygen/fentrygen/example/vfscount"
 	"github.com/fentrygen/fentrygen/example/vfsstat"
 	"github.com/fentrygen/fentrygen/internal/vmtest"
 	"github.com/fentrygen/fentrygen/runtime"
@@ -41,10 +43,12 @@ func TestVMEveryExampleProbeLoads(t *testing.T) {
 		"klockstat":   klockstat.Programs(),
 		"readahead":   readahead.Programs(),
 		"readlat":     readlat.Programs(),
+		"sessionlat":  sessionlat.Programs(),
 		"solisten":    solisten.Programs(),
 		"tcpconnlat":  tcpconnlat.Programs(),
 		"tcprtt":      tcprtt.Programs(),
 		"tcpsynbl":    tcpsynbl.Programs(),
+		"vfscount":    vfscount.Programs(),
 		"vfsstat":     vfsstat.Programs(),
 	}
 	vmtest.Run(t, func(t *testing.T) {
@@ -61,7 +65,12 @@ func TestVMEveryExampleProbeLoads(t *testing.T) {
 						return
 					}
 					require.NoError(t, err)
-					assert.Len(t, objs.Links, 1)
+					// An fsession probe is one link natively, two as a pair.
+					// A probe on several functions is one multi-link, or one
+					// link per function.
+					links := map[runtime.Mechanism]int{runtime.Trampoline: 1, runtime.SessionNative: 1, runtime.SessionPair: 2, runtime.MultiLink: 1,
+						runtime.PerFunction: len(objs.TargetsOf(p.Info().Name))}
+					assert.Len(t, objs.Links, links[objs.Mechanism(p.Info().Name)], "%s", objs.Mechanism(p.Info().Name))
 					assert.NoError(t, objs.Close())
 				})
 			}

@@ -3,6 +3,8 @@ package gen
 import (
 	"fmt"
 	"go/token"
+	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -10,18 +12,26 @@ import (
 	"github.com/fentrygen/fentrygen/runtime"
 )
 
-// annotation is one parsed //fentry:, //fexit: or //fmod_ret: line.
+// annotation is one parsed //fentry:, //fexit:, //fmod_ret:, //tp_btf:
+// or //fsession: line.
 type annotation struct {
 	Pos       token.Position // of the "//"
 	TargetPos token.Position // of the function name
 	Kind      runtime.Kind
 	Target    string
-	Args      []argSpec // nil: every argument
-	AllArgs   bool
-	Ret       bool
-	Task      bool
-	Depth     int // 0: only what the stubs use
-	Sleepable bool
+	// Targets are the names and glob patterns of a probe on several
+	// functions (//fentry:vfs_read,vfs_write or //fentry:vfs_*), each at
+	// its position in TargetsPos; Target is then the list as written.
+	Targets    []string
+	TargetsPos []token.Position
+	Args       []argSpec // nil: every argument
+	AllArgs    bool
+	Ret        bool
+	Task       bool
+	Depth      int // 0: only what the stubs use
+	Sleepable  bool
+	// Cookie is an fsession's cookie type (u64 when not given).
+	Cookie string
 }
 
 // argSpec is one entry of args=: a name and an optional struct to view the
@@ -40,6 +50,7 @@ var kindPrefixes = []struct {
 	{"//fexit:", runtime.Fexit},
 	{"//fmod_ret:", runtime.FmodRet},
 	{"//tp_btf:", runtime.TpBtf},
+	{"//fsession:", runtime.Fsession},
 }
 
 // MaxDepth bounds depth=: pointer hops whose members all get accessors.
@@ -48,7 +59,7 @@ const MaxDepth = 4
 // gofmtSpaced are what gofmt makes of "//fmod_ret:" and "//tp_btf:": an
 // underscore keeps them from looking like directives, so gofmt inserts a
 // space. Both forms are accepted.
-var gofmtSpaced = []string{"fmod_ret:", "tp_btf:"}
+var gofmtSpaced = []string{"fmod_ret:", "tp_btf:", "fsession:"}
 
 // normalize undoes gofmt's space in "// fmod_ret:" and "// tp_btf:" and
 // returns how many bytes it removed (for columns).
@@ -75,7 +86,7 @@ func isAnnotation(text string) bool {
 
 // directives are the comment directives fentrygen reads, for near-miss
 // warnings.
-var directives = []string{"fentry:", "fexit:", "fmod_ret:", "tp_btf:", "fentrygen:event", "fentrygen:map"}
+var directives = []string{"fentry:", "fexit:", "fmod_ret:", "tp_btf:", "fsession:", "fentrygen:event", "fentrygen:map"}
 
 // nearMiss reports a comment that looks like a misspelled or misformatted
 // directive: "//fentri:", "//Fentry:", "//fentrygen:evnet", or "// fentry:x"
@@ -140,11 +151,20 @@ func parseAnnotation(pos token.Position, text string) (*annotation, error) {
 	}
 	offset := len(text) - len(rest)
 	fields := splitFields(rest)
-	if len(fields) == 0 || fields[0].col != 0 || !isCIdent(fields[0].text) {
-		return nil, posError{at(pos, offset), fmt.Errorf("malformed annotation %q: want %sFUNCTION [args=a,b] [ret] [task] [depth=N] [sleepable]", text, strings.SplitAfter(text, ":")[0])}
+	optionList := "[args=a,b] [ret] [task] [depth=N] [sleepable]"
+	if a.Kind == runtime.Fsession {
+		optionList += " [cookie=TYPE]"
+	}
+	if len(fields) == 0 || fields[0].col != 0 || fields[0].text == "" {
+		return nil, posError{at(pos, offset), fmt.Errorf("malformed annotation %q: want %sFUNCTION %s", text, strings.SplitAfter(text, ":")[0], optionList)}
 	}
 	a.Target = fields[0].text
 	a.TargetPos = at(pos, offset)
+	if !isCIdent(a.Target) {
+		if err := a.parseTargets(text, optionList); err != nil {
+			return nil, err
+		}
+	}
 	seen := map[string]bool{}
 	for _, f := range fields[1:] {
 		fpos := at(pos, offset+f.col)
@@ -182,6 +202,18 @@ func parseAnnotation(pos token.Position, text string) (*annotation, error) {
 			a.Task = true
 		case key == "sleepable" && !hasValue:
 			a.Sleepable = true
+		case key == "cookie" && hasValue:
+			if a.Kind != runtime.Fsession {
+				return nil, posError{fpos, fmt.Errorf("cookie=: only fsession probes have a per-call cookie (%s has none)", a.Kind)}
+			}
+			if !slices.Contains(cookieTypes, value) {
+				hint := ""
+				if slices.Contains(cookieTypes, strings.ToLower(value)) {
+					hint = fmt.Sprintf(" (did you mean %s?)", strings.ToLower(value))
+				}
+				return nil, posError{at(fpos, len("cookie=")), fmt.Errorf("cookie=%s: want one of %s: the kernel keeps one u64 per call%s", value, strings.Join(cookieTypes, ", "), hint)}
+			}
+			a.Cookie = value
 		case key == "depth" && hasValue:
 			n, err := strconv.Atoi(value)
 			if err != nil || n < 1 || n > MaxDepth {
@@ -189,10 +221,73 @@ func parseAnnotation(pos token.Position, text string) (*annotation, error) {
 			}
 			a.Depth = n
 		default:
-			return nil, posError{fpos, fmt.Errorf("unknown option %q (want args=, ret, task, depth=, sleepable)", f.text)}
+			want := "args=, ret, task, depth=, sleepable"
+			if a.Kind == runtime.Fsession {
+				want += ", cookie="
+			}
+			return nil, posError{fpos, fmt.Errorf("unknown option %q (want %s)", f.text, want)}
 		}
 	}
+	if a.Kind == runtime.Fsession && a.Cookie == "" {
+		a.Cookie = "u64"
+	}
 	return a, nil
+}
+
+// parseTargets parses a.Target as a list of names and glob patterns
+// (vfs_read,vfs_write or vfs_*): a probe on several functions, which is
+// fentry or fexit.
+func (a *annotation) parseTargets(text, optionList string) error {
+	col := 0
+	seen := map[string]bool{}
+	for _, item := range strings.Split(a.Target, ",") {
+		ipos := at(a.TargetPos, col)
+		col += len(item) + 1
+		switch {
+		case item == "" || !isCIdent(item) && !isPattern(item):
+			return posError{ipos, fmt.Errorf("malformed function %q in %q: want FUNCTION, a list FUNC1,FUNC2 or a pattern such as vfs_* (%s)", item, text, optionList)}
+		case seen[item]:
+			return posError{ipos, fmt.Errorf("%s given twice", item)}
+		}
+		if _, err := path.Match(item, ""); err != nil {
+			return posError{ipos, fmt.Errorf("pattern %q: %v", item, err)}
+		}
+		seen[item] = true
+		a.Targets = append(a.Targets, item)
+		a.TargetsPos = append(a.TargetsPos, ipos)
+	}
+	if a.Kind != runtime.Fentry && a.Kind != runtime.Fexit {
+		return posError{a.TargetPos, fmt.Errorf("%s probes attach to one function each: only fentry and fexit take a list or pattern (%s)", a.Kind, a.Target)}
+	}
+	return nil
+}
+
+// isPattern reports whether s is a glob pattern over C identifiers: their
+// characters and *, ?, [...].
+func isPattern(s string) bool {
+	if !fbtf.IsPattern(s) {
+		return false
+	}
+	for _, c := range s {
+		ok := c == '_' || c == '*' || c == '?' || c == '[' || c == ']' || c == '-' || c == '^' || c == '!' ||
+			c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// cookieTypes are the types an fsession's cookie may have: C's names for
+// the runtime's integer values (u64 is runtime.U64).
+var cookieTypes = []string{"u8", "u16", "u32", "u64", "s8", "s16", "s32", "s64"}
+
+// cookieGoType is the Go integer type of a cookie type: u32 -> uint32.
+func cookieGoType(c string) string {
+	if c[0] == 'u' {
+		return "uint" + c[1:]
+	}
+	return "int" + c[1:]
 }
 
 type field struct {

@@ -90,6 +90,7 @@ func (b *builder) failedNames(f *found) map[string]bool {
 	for _, fn := range f.stubs {
 		ctx := ContextName(fn.Name.Name)
 		out[ctx], out[ctx+"Program"], out[ctx+"Spec"] = true, true, true
+		out[ctx+"Entry"], out[ctx+"Exit"] = true, true
 	}
 	for _, e := range f.events {
 		out[e.spec.Name.Name+"View"], out["New"+e.spec.Name.Name+"View"] = true, true

@@ -16,6 +16,11 @@ import (
 type Verdict struct {
 	Problems []string `json:"problems,omitempty"`
 	Notes    []string `json:"notes,omitempty"`
+	// Mechanism is how the probe loads there, for kinds that load
+	// differently by kernel (fsession: native or a pair), and Why says
+	// why it is not the native one.
+	Mechanism runtime.Mechanism `json:"mechanism,omitempty"`
+	Why       string            `json:"why,omitempty"`
 }
 
 // OK reports whether the probe would load there, as far as BTF tells.
@@ -45,6 +50,9 @@ func Check(p *Probe, spec *cbtf.Spec, k Kernel) Verdict {
 	inject := k.Inject
 	var v Verdict
 	problem := func(format string, args ...any) { v.Problems = append(v.Problems, fmt.Sprintf(format, args...)) }
+	if p.Multi != nil {
+		return checkMulti(p, spec, k)
+	}
 	var f *fbtf.Func
 	if p.Kind == runtime.TpBtf {
 		var err error
@@ -59,6 +67,15 @@ func Check(p *Probe, spec *cbtf.Spec, k Kernel) Verdict {
 			return v
 		}
 		f = val.Func
+		if (p.Kind == runtime.Fexit || p.Kind == runtime.Fsession) && val.Fexit != nil {
+			problem("%v", val.Fexit)
+		}
+		if p.Kind == runtime.Fsession {
+			v.Mechanism = runtime.SessionNative
+			if err := fbtf.Fsession(spec); err != nil {
+				v.Mechanism, v.Why = runtime.SessionPair, err.Error()
+			}
+		}
 		switch {
 		case p.Kind == runtime.FmodRet && errors.Is(val.FmodRet, fbtf.ErrUnknownInject):
 			v.Notes = append(v.Notes, "fmod_ret: error-injection list unknown")
@@ -73,6 +90,75 @@ func Check(p *Probe, spec *cbtf.Spec, k Kernel) Verdict {
 			v.Notes = append(v.Notes, fmt.Sprintf("%d argument slots: x86-64 kernels before 6.6 take %d", f.NumSlots, fbtf.MaxSlotsX86Pre66))
 		}
 	}
+	checkArgs(p, f, problem)
+	checkUses(p, spec, &v)
+	return v
+}
+
+// checkMulti is Check for a probe on several functions: its names and
+// patterns resolved in spec as Load resolves them, the arguments it reads
+// in each function, and how it attaches there: one tracing multi-link,
+// whose program reads each argument from one slot in every function, or
+// one link per function.
+func checkMulti(p *Probe, spec *cbtf.Spec, k Kernel) Verdict {
+	var v Verdict
+	problem := func(format string, args ...any) { v.Problems = append(v.Problems, fmt.Sprintf(format, args...)) }
+	m, err := fbtf.MatchFuncs(spec, p.Multi.Targets, p.Kind == runtime.Fexit)
+	if err != nil {
+		problem("%v", err)
+		return v
+	}
+	v.Mechanism = runtime.MultiLink
+	if err := fbtf.TracingMulti(spec); err != nil {
+		v.Mechanism, v.Why = runtime.PerFunction, err.Error()
+	}
+	for _, name := range m.Missing {
+		v.Notes = append(v.Notes, fmt.Sprintf("%s is not in this kernel: left out", name))
+	}
+	for _, s := range m.Skipped {
+		v.Notes = append(v.Notes, fmt.Sprintf("left out: %v", s.Reason))
+	}
+	var funcs []*fbtf.Func
+	for _, f := range m.Funcs {
+		switch {
+		case f.NumSlots <= fbtf.MaxSlotsX86Pre66:
+		case k.before(6, 6):
+			v.Notes = append(v.Notes, fmt.Sprintf("%s left out: %d argument slots, and x86-64 kernels before 6.6 take %d", f.Name, f.NumSlots, fbtf.MaxSlotsX86Pre66))
+			continue
+		}
+		funcs = append(funcs, f)
+	}
+	if len(funcs) == 0 {
+		problem("no function of this kernel matches %s", p.Target)
+		return v
+	}
+	for _, f := range funcs {
+		checkArgs(p, f, func(format string, args ...any) { problem("in %s: "+format, append([]any{f.Name}, args...)...) })
+	}
+	if v.Mechanism == runtime.MultiLink {
+		for _, name := range p.ArgsUsed {
+			slots := map[int][]string{}
+			for _, f := range funcs {
+				val := f.Return
+				if name != "ret" {
+					var err error
+					if val, err = f.Arg(name); err != nil {
+						continue
+					}
+				}
+				slots[val.Slot] = append(slots[val.Slot], f.Name)
+			}
+			if name != "ret" && len(slots) > 1 {
+				problem("argument %s is in different slots (%v): one multi-link program reads one slot", name, slots)
+			}
+		}
+	}
+	checkUses(p, spec, &v)
+	return v
+}
+
+// checkArgs checks the arguments p reads against f.
+func checkArgs(p *Probe, f *fbtf.Func, problem func(format string, args ...any)) {
 	args := map[string]*Arg{}
 	for _, a := range append(append([]*Arg{}, p.Args...), p.Ret) {
 		if a != nil {
@@ -99,6 +185,11 @@ func Check(p *Probe, spec *cbtf.Spec, k Kernel) Verdict {
 			problem("%s is %s, %s when generated", argWhat(a, p), kv.CType, a.CType)
 		}
 	}
+}
+
+// checkUses checks the member paths p follows in spec.
+func checkUses(p *Probe, spec *cbtf.Spec, v *Verdict) {
+	problem := func(format string, args ...any) { v.Problems = append(v.Problems, fmt.Sprintf(format, args...)) }
 	for _, u := range p.Uses {
 		m, err := fbtf.ResolveMember(spec, u.Base, u.Path)
 		if err != nil {
@@ -115,7 +206,6 @@ func Check(p *Probe, spec *cbtf.Spec, k Kernel) Verdict {
 			v.Notes = append(v.Notes, fmt.Sprintf("%s.%s is a %d-bit bitfield here", u.Base, u.Path, m.BitSize))
 		}
 	}
-	return v
 }
 
 func argWhat(a *Arg, p *Probe) string {

@@ -33,6 +33,10 @@ func (b *builder) packageNames() map[string][]owner {
 		add(p.Context, what+"'s context type", p.Pos.Position)
 		add(p.ProgramFunc, what+"'s builder", p.Pos.Position)
 		add(p.SpecFunc, what+"'s spec function", p.Pos.Position)
+		if p.Session != nil {
+			add(p.Session.Entry, what+"'s entry part type", p.Pos.Position)
+			add(p.Session.Exit, what+"'s exit part type", p.Pos.Position)
+		}
 	}
 	for _, v := range b.model.Views {
 		add(v.GoName, "struct "+v.Struct+"'s view", v.Pos.Position)

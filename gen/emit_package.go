@@ -27,7 +27,19 @@ func emitPackage(f *jen.File, m *Model) {
 		).Block(jen.Id("objs").Dot("Close").Call(), jen.Return(jen.Nil(), jen.Err())))
 	}
 	for _, p := range m.Probes {
-		fields = append(fields, jen.Comment(p.Field+" is probe "+p.Stub+"'s program.").Line().Id(p.Field).Op("*").Qual(ebpfPath, "Program"))
+		comment := jen.Comment(p.Field + " is probe " + p.Stub + "'s program.")
+		if p.Session != nil {
+			comment = jen.Comment(p.Field + " is probe " + p.Stub + "'s program: the fsession program, or where").Line().
+				Comment("the kernel has none the fentry program of the pair that stands in").Line().
+				Comment("for it (Mechanism(\"" + p.Stub + "\") says which; the fexit program is").Line().
+				Comment("Programs[\"" + p.Stub + ".exit\"]).")
+		}
+		if p.Multi != nil {
+			comment = jen.Comment(p.Field + " is probe " + p.Stub + "'s program on a tracing multi-link, or nil").Line().
+				Comment("where the kernel has none and each function has a program of its own").Line().
+				Comment("(Mechanism(\"" + p.Stub + "\") says which; ProgramsOf(\"" + p.Stub + "\") lists them).")
+		}
+		fields = append(fields, comment.Line().Id(p.Field).Op("*").Qual(ebpfPath, "Program"))
 		values[jen.Id(p.Field)] = jen.Id("objs").Dot("Programs").Index(jen.Lit(p.Stub))
 	}
 	decls := []jen.Code{jen.Id("opts"), jen.Id("Programs").Call()}

@@ -61,7 +61,8 @@ func generate(t *testing.T, dir string, spec *cbtf.Spec, tags ...string) ([]byte
 }
 
 // TestGolden generates each testdata/golden case: a txtar of input files,
-// optional "tags" (build tags, comma-separated) and the expected
+// optional "tags" (build tags, comma-separated), an optional "btf" (a
+// snapshot of testdata/btf instead of vmlinux-min.btf) and the expected
 // fentrygen_gen.go with the "warnings" it gave, or the "errors" when nothing
 // is generated.
 func TestGolden(t *testing.T) {
@@ -77,7 +78,7 @@ func TestGolden(t *testing.T) {
 			sections := map[string]*txtar.File{}
 			for i, f := range ar.Files {
 				switch f.Name {
-				case output, "errors", "warnings", "tags":
+				case output, "errors", "warnings", "tags", "btf":
 					sections[f.Name] = &ar.Files[i]
 				default:
 					inputs[f.Name] = f.Data
@@ -86,6 +87,12 @@ func TestGolden(t *testing.T) {
 			var tags []string
 			if f := sections["tags"]; f != nil {
 				tags = strings.Split(strings.TrimSpace(string(f.Data)), ",")
+			}
+			spec := spec
+			if f := sections["btf"]; f != nil {
+				// A case generated against another snapshot of testdata/btf.
+				spec, err = fbtf.LoadFile(filepath.Join("..", "testdata", "btf", strings.TrimSpace(string(f.Data))))
+				require.NoError(t, err)
 			}
 			dir := module(t, inputs)
 			code, diags := generate(t, dir, spec, tags...)
@@ -153,7 +160,7 @@ func TestGeneratedCodeBuilds(t *testing.T) {
 		var tags string
 		for _, f := range ar.Files {
 			switch f.Name {
-			case "warnings":
+			case "warnings", "btf":
 			case "tags":
 				tags = strings.TrimSpace(string(f.Data))
 			default:

@@ -61,12 +61,44 @@ type Probe struct {
 	Task *Arg `json:"task,omitempty"`
 	// NumSlots is where the return value sits: ctx[NumSlots].
 	NumSlots int `json:"num_slots"`
-	Pos      Pos `json:"pos"`
+	// Session is set for fsession probes.
+	Session *Session `json:"session,omitempty"`
+	// Multi is set for probes on several functions.
+	Multi *Multi `json:"multi,omitempty"`
+	Pos   Pos    `json:"pos"`
 	// ArgsUsed (C names, "ret" for the return value) and Uses are what
 	// the stub reads, through the functions it calls: what other kernels
 	// must have (fentrygen check).
 	ArgsUsed []string `json:"args_used,omitempty"`
 	Uses     []Use    `json:"uses,omitempty"`
+}
+
+// Session is what an fsession probe has besides its context: the types
+// its entry and exit parts see, and its cookie.
+type Session struct {
+	// Entry and Exit are the context types of the parts (OnReadEntry,
+	// OnReadExit).
+	Entry string `json:"entry"`
+	Exit  string `json:"exit"`
+	// Cookie is the cookie's Go integer type (uint64), CookieC its
+	// annotation name (u64).
+	Cookie  string `json:"cookie"`
+	CookieC string `json:"cookie_c"`
+}
+
+// Multi is what a probe on several functions has besides its context:
+// the functions, and the context's methods that tell which one runs.
+type Multi struct {
+	// Targets are the names and glob patterns as the annotation lists
+	// them: what Load resolves on the kernel it runs on.
+	Targets []string `json:"targets"`
+	// Funcs are the functions they matched in the BTF of generation,
+	// sorted (documentation: the kernel decides).
+	Funcs []string `json:"funcs"`
+	// FuncIndex and FuncIP are the context's methods for the traced
+	// function's position in the list Load attached to and its address.
+	FuncIndex string `json:"func_index"`
+	FuncIP    string `json:"func_ip"`
 }
 
 // ValueKind is how an argument or member is read.

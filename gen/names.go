@@ -2,9 +2,12 @@ package gen
 
 import (
 	"go/token"
+	"maps"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/fentrygen/fentrygen/runtime"
 )
 
 // isCIdent reports whether s is a plain C identifier: ASCII letters, digits
@@ -112,6 +115,29 @@ var contextReserved = map[string]bool{
 	"FilterTgid": true, "FilterTid": true, "FilterComm": true, "Program": true, "Info": true,
 	"Ret": true, "Task": true,
 }
+
+// sessionReserved are the names an fsession's context types add to
+// contextReserved.
+var sessionReserved = map[string]bool{"AtEntry": true, "AtExit": true, "SetCookie": true, "Cookie": true}
+
+// reservedFor is contextReserved for the context types of kind.
+func reservedFor(kind runtime.Kind, multi bool) map[string]bool {
+	switch {
+	case multi:
+		out := maps.Clone(contextReserved)
+		maps.Copy(out, multiReserved)
+		return out
+	case kind == runtime.Fsession:
+		out := maps.Clone(contextReserved)
+		maps.Copy(out, sessionReserved)
+		return out
+	}
+	return contextReserved
+}
+
+// multiReserved are the methods the context of a probe on several
+// functions has.
+var multiReserved = map[string]bool{"FuncIndex": true, "FuncIP": true}
 
 // objectsReserved are the names the generated Objects type gets from the
 // *runtime.Objects it embeds.

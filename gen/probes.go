@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"go/ast"
+	"path"
+	"slices"
 	"strings"
 
 	cbtf "github.com/cilium/ebpf/btf"
@@ -25,7 +27,13 @@ func (b *builder) probe(fp foundProbe) {
 		b.diags.errorf(b.pos(fn.Pos()), "probe stub %s must be declared as func %s(p *%s)", stub, stub, ctx)
 		return
 	}
-	f := b.target(a)
+	var funcs []*fbtf.Func
+	if len(a.Targets) > 0 {
+		if funcs = b.multiTargets(a); funcs == nil {
+			return
+		}
+	}
+	f := b.target(a, funcs)
 	if f == nil {
 		return
 	}
@@ -37,10 +45,26 @@ func (b *builder) probe(fp foundProbe) {
 		Stub: stub, Context: ctx, ProgramFunc: ctx + "Program", SpecFunc: ctx + "Spec", Field: ctx,
 		Kind: a.Kind, Target: a.Target, Prototype: proto, Sleepable: a.Sleepable, NumSlots: f.NumSlots, Pos: Pos{a.Pos},
 	}
+	if a.Kind == runtime.Fsession {
+		p.Session = &Session{Entry: ctx + "Entry", Exit: ctx + "Exit", Cookie: cookieGoType(a.Cookie), CookieC: a.Cookie}
+	}
+	if funcs != nil {
+		var names, protos []string
+		for _, fn := range funcs {
+			names = append(names, fn.Name)
+			protos = append(protos, fn.Prototype())
+		}
+		p.Prototype = strings.Join(protos, ",\n")
+		p.Multi = &Multi{Targets: a.Targets, Funcs: names, FuncIndex: "FuncIndex", FuncIP: "FuncIP"}
+	}
 	specs := a.Args
 	if a.AllArgs {
 		for _, param := range f.Params {
-			specs = append(specs, argSpec{Name: param.Name, Pos: a.Pos})
+			// Without args=, a probe on several functions gets the
+			// arguments they all have alike.
+			if funcs == nil || differs(funcs, param) == "" {
+				specs = append(specs, argSpec{Name: param.Name, Pos: a.Pos})
+			}
 		}
 	}
 	depth := b.opts.Depth
@@ -51,7 +75,8 @@ func (b *builder) probe(fp foundProbe) {
 	for _, s := range specs {
 		cnames = append(cnames, s.Name)
 	}
-	fields := uniqueNames(cnames, contextReserved)
+	reserved := reservedFor(a.Kind, funcs != nil)
+	fields := uniqueNames(cnames, reserved)
 	seen := map[string]bool{}
 	ok := true
 	for _, s := range specs {
@@ -62,10 +87,26 @@ func (b *builder) probe(fp foundProbe) {
 		}
 		seen[s.Name] = true
 		param, err := f.Arg(s.Name)
+		if err != nil && funcs != nil {
+			// The first function lacks it: say so if another has it.
+			for _, fn := range funcs[1:] {
+				if q, qerr := fn.Arg(s.Name); qerr == nil {
+					param, err = q, nil
+					break
+				}
+			}
+		}
 		if err != nil {
 			b.diags.errorf(s.Pos, "%v", err)
 			ok = false
 			continue
+		}
+		if funcs != nil {
+			if why := differs(funcs, param); why != "" {
+				b.diags.errorf(s.Pos, "argument %s: %s; a probe on several functions reads an argument only where every function has it, by the same name and type in the same slot (leave the function out, or probe it on its own)", s.Name, why)
+				ok = false
+				continue
+			}
 		}
 		if !isCIdent(param.Name) {
 			b.diags.errorf(s.Pos, "argument %q of %s: BTF gives a name that is not a C identifier (a corrupt or hostile BTF file?)", param.Name, a.Target)
@@ -78,12 +119,15 @@ func (b *builder) probe(fp foundProbe) {
 			ok = false
 			continue
 		}
-		arg.GoName = contextField(s.Name, fields)
+		arg.GoName = contextField(s.Name, fields, reserved)
 		arg.Pos = Pos{s.Pos}
 		p.Args = append(p.Args, arg)
 	}
 	if a.Ret {
-		if f.Return.Kind == fbtf.KindVoid {
+		if why := differsRet(funcs, f.Return); why != "" {
+			b.diags.errorf(a.Pos, "ret: %s; a probe on several functions reads the return value only when every function returns the same type (leave the function out, or probe it on its own)", why)
+			ok = false
+		} else if f.Return.Kind == fbtf.KindVoid {
 			b.diags.errorf(a.Pos, "ret: %s returns void", a.Target)
 			ok = false
 		} else if ret, err := b.value(f.Return, "", depth); err != nil {
@@ -108,10 +152,111 @@ func (b *builder) probe(fp foundProbe) {
 	}
 }
 
+// multiTargets resolves the names and patterns of a probe on several
+// functions: the functions, sorted by name; nil after reporting why not.
+// A name that cannot be traced is an error; a pattern's matches that
+// cannot be are left out with a warning.
+func (b *builder) multiTargets(a *annotation) []*fbtf.Func {
+	m, err := fbtf.MatchFuncs(b.spec, a.Targets, a.Kind == runtime.Fexit)
+	if err != nil {
+		b.diags.errorf(a.TargetPos, "%s: %v", a.Kind, err)
+		return nil
+	}
+	bad := false
+	for i, t := range a.Targets {
+		if fbtf.IsPattern(t) {
+			continue
+		}
+		if slices.Contains(m.Missing, t) {
+			_, err := fbtf.ResolveFunc(b.spec, t)
+			b.diags.errorf(a.TargetsPos[i], "%s: %v", a.Kind, err)
+			bad = true
+		}
+		for _, skip := range m.Skipped {
+			if skip.Name == t {
+				b.diags.errorf(a.TargetsPos[i], "%s: %v", a.Kind, skip.Reason)
+				bad = true
+			}
+		}
+	}
+	var left []string
+	for _, skip := range m.Skipped {
+		if !slices.Contains(a.Targets, skip.Name) {
+			left = append(left, skip.Reason.Error())
+		}
+	}
+	if len(left) > 0 {
+		b.diags.warnf(a.TargetPos, "%s: left out: %s", a.Target, strings.Join(left, "; "))
+	}
+	for i, t := range a.Targets {
+		if !fbtf.IsPattern(t) {
+			continue
+		}
+		any := false
+		for _, f := range m.Funcs {
+			if ok, _ := path.Match(t, f.Name); ok {
+				any = true
+				break
+			}
+		}
+		if !any {
+			b.diags.errorf(a.TargetsPos[i], "%s: pattern %s matches no function that can be traced in %s", a.Kind, t, b.opts.BTFName)
+			bad = true
+		}
+	}
+	if bad || len(m.Funcs) == 0 {
+		return nil
+	}
+	return m.Funcs
+}
+
+// differs says how the argument of funcs[0] param differs in the other
+// functions ("" when it does not): missing, of another type or in
+// another slot.
+func differs(funcs []*fbtf.Func, param fbtf.Value) string {
+	var first string
+	for _, fn := range funcs {
+		if q, err := fn.Arg(param.Name); err == nil && q.Type == param.Type && q.Slot == param.Slot {
+			first = fn.Name
+			break
+		}
+	}
+	for _, fn := range funcs {
+		q, err := fn.Arg(param.Name)
+		switch {
+		case err != nil:
+			return fmt.Sprintf("%s has no %s (have %s)", fn.Name, param.Name, strings.Join(fn.ArgNames(), ", "))
+		case q.CType != param.CType || q.Size != param.Size || q.Kind != param.Kind:
+			return fmt.Sprintf("%s in %s but %s in %s", q.CType, fn.Name, param.CType, first)
+		case q.Slot != param.Slot || q.Slots != param.Slots:
+			return fmt.Sprintf("in slot %d of %s but in slot %d of %s", q.Slot, fn.Name, param.Slot, first)
+		}
+	}
+	return ""
+}
+
+// differsRet says how the return value of the functions differs from
+// ret, funcs[0]'s ("" when it does not, or for a probe on one function).
+func differsRet(funcs []*fbtf.Func, ret fbtf.Value) string {
+	if len(funcs) == 0 {
+		return ""
+	}
+	for _, fn := range funcs[1:] {
+		if q := fn.Return; q.CType != ret.CType || q.Size != ret.Size || q.Kind != ret.Kind {
+			return fmt.Sprintf("%s returns %s but %s returns %s", fn.Name, q.CType, funcs[0].Name, ret.CType)
+		}
+	}
+	return ""
+}
+
 // target resolves what the annotation attaches to: a kernel function that
 // can be traced (and modified, for fmod_ret), or a tracepoint; nil after
-// reporting why not.
-func (b *builder) target(a *annotation) *fbtf.Func {
+// reporting why not. For a probe on several functions it is the first of
+// funcs, which multiTargets resolved.
+func (b *builder) target(a *annotation, funcs []*fbtf.Func) *fbtf.Func {
+	if len(funcs) > 0 {
+		return funcs[0]
+	}
 	if a.Kind == runtime.TpBtf {
 		f, err := fbtf.ResolveTracepoint(b.spec, a.Target)
 		if err != nil {
@@ -123,6 +268,10 @@ func (b *builder) target(a *annotation) *fbtf.Func {
 	v := fbtf.Validate(b.spec, a.Target, b.opts.Inject)
 	if !v.Traceable() {
 		b.diags.errorf(a.TargetPos, "%s: %v", a.Kind, v.Err)
+		return nil
+	}
+	if (a.Kind == runtime.Fexit || a.Kind == runtime.Fsession) && v.Fexit != nil {
+		b.diags.errorf(a.TargetPos, "%s: %v", a.Kind, v.Fexit)
 		return nil
 	}
 	if a.Kind == runtime.FmodRet && v.FmodRet != nil {
@@ -138,9 +287,9 @@ func (b *builder) target(a *annotation) *fbtf.Func {
 // contextField is an argument's field name in the context type: its Go
 // name, suffixed "Arg" where that is a name the context already has (If,
 // Return...).
-func contextField(cname string, unique map[string]string) string {
+func contextField(cname string, unique map[string]string, reserved map[string]bool) string {
 	name := unique[cname]
-	if contextReserved[goName(cname)] {
+	if reserved[goName(cname)] {
 		return goName(cname) + "Arg"
 	}
 	return name

@@ -71,6 +71,10 @@ func (b *builder) settle(failed map[string]bool) {
 			continue
 		}
 		pos := b.pos(e.Pos)
+		if hint := b.sessionHint(e.Msg); hint != "" {
+			b.diags.errorf(pos, "%s: %s", e.Msg, hint)
+			continue
+		}
 		if filepath.Clean(pos.Filename) == filepath.Clean(b.in.Output) {
 			if failed == nil {
 				b.diags.errorf(pos, "internal error: the generated code does not compile: %s", e.Msg)

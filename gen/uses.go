@@ -3,6 +3,7 @@ package gen
 import (
 	"go/ast"
 	"go/types"
+	"slices"
 	"sort"
 )
 
@@ -50,7 +51,7 @@ func (b *builder) attributeUses(info *types.Info) {
 					if _, ok := info.Selections[n]; !ok {
 						return true
 					}
-					if a, ok := args[n.Sel.Name]; ok && b.isContext(info.Types[n.X].Type, p.Context) {
+					if a, ok := args[n.Sel.Name]; ok && b.isContext(info.Types[n.X].Type, p.contexts()...) {
 						usedArgs[a.CName] = true
 					}
 					if acc := b.accessorOf(info.Types[n.X].Type); acc != nil {
@@ -89,14 +90,22 @@ func (b *builder) attributeUses(info *types.Info) {
 	}
 }
 
-// isContext reports whether t is (a pointer to) the context type called
-// name of the checked package.
-func (b *builder) isContext(t types.Type, name string) bool {
+// isContext reports whether t is (a pointer to) one of the context types
+// called names of the checked package.
+func (b *builder) isContext(t types.Type, names ...string) bool {
 	if ptr, ok := t.(*types.Pointer); ok {
 		t = ptr.Elem()
 	}
 	named, ok := types.Unalias(t).(*types.Named)
-	return ok && named.Obj().Name() == name && named.Obj().Pkg() != nil && named.Obj().Pkg().Path() == b.in.PkgPath
+	return ok && slices.Contains(names, named.Obj().Name()) && named.Obj().Pkg() != nil && named.Obj().Pkg().Path() == b.in.PkgPath
+}
+
+// contexts are the context types of a probe: one, or an fsession's three.
+func (p *Probe) contexts() []string {
+	if p.Session == nil {
+		return []string{p.Context}
+	}
+	return []string{p.Context, p.Session.Entry, p.Session.Exit}
 }
 
 // memberSize is the bytes a member's read loads: 8 for pointers, the

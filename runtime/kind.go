@@ -22,9 +22,17 @@ const (
 	// TpBtf runs at a tracepoint (a BTF-typed raw tracepoint, tp_btf): the
 	// same ctx of u64 slots, with the tracepoint's arguments.
 	TpBtf
+	// Fsession runs at the call and at the return, with a cookie per call
+	// (BPF_TRACE_FSESSION, Linux 7.0); elsewhere an fentry and an fexit
+	// program stand in for it (see [NewSession]).
+	Fsession
 )
 
-var kindNames = map[Kind]string{Fentry: "fentry", Fexit: "fexit", FmodRet: "fmod_ret", TpBtf: "tp_btf"}
+// AttachTraceFsession is BPF_TRACE_FSESSION, which cilium/ebpf v0.22.0
+// has no constant for.
+const AttachTraceFsession ebpf.AttachType = 58
+
+var kindNames = map[Kind]string{Fentry: "fentry", Fexit: "fexit", FmodRet: "fmod_ret", TpBtf: "tp_btf", Fsession: "fsession"}
 
 func (k Kind) String() string {
 	if n, ok := kindNames[k]; ok {
@@ -37,7 +45,8 @@ func (k Kind) String() string {
 func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
 
 // AttachType maps k to cilium/ebpf's constant (BPF_TRACE_FENTRY 24,
-// BPF_TRACE_FEXIT 25, BPF_MODIFY_RETURN 26, BPF_TRACE_RAW_TP 23).
+// BPF_TRACE_FEXIT 25, BPF_MODIFY_RETURN 26, BPF_TRACE_RAW_TP 23,
+// BPF_TRACE_FSESSION 58).
 func (k Kind) AttachType() ebpf.AttachType {
 	switch k {
 	case Fentry:
@@ -48,6 +57,8 @@ func (k Kind) AttachType() ebpf.AttachType {
 		return ebpf.AttachModifyReturn
 	case TpBtf:
 		return ebpf.AttachTraceRawTp
+	case Fsession:
+		return AttachTraceFsession
 	}
 	return ebpf.AttachNone
 }
@@ -80,20 +91,45 @@ func ParseSection(section string) (k Kind, fn string, sleepable bool, err error)
 			return kind, fn, sleepable, nil
 		}
 	}
-	return 0, "", false, fmt.Errorf("section %q: unknown kind %q (want fentry, fexit, fmod_ret or tp_btf)", section, prefix)
+	return 0, "", false, fmt.Errorf("section %q: unknown kind %q (want fentry, fexit, fmod_ret, tp_btf or fsession)", section, prefix)
 }
 
 // Info describes a program: what it attaches to and how.
 type Info struct {
 	// Name is the program's name (at most 15 bytes reach the kernel).
-	Name      string
-	Kind      Kind
-	Target    string
+	Name   string
+	Kind   Kind
+	Target string
+	// Targets, instead of Target, are the functions a multi-function
+	// probe attaches to: names and glob patterns (see [NewMulti]).
+	Targets   []string
 	Sleepable bool
 }
 
-// SectionName is the program's ELF section name.
-func (i Info) SectionName() string { return SectionName(i.Kind, i.Target, i.Sleepable) }
+// SectionName is the program's ELF section name: libbpf's
+// "fentry.multi/PATTERN" for a multi-function probe.
+func (i Info) SectionName() string {
+	if len(i.Targets) > 0 {
+		s := i.Kind.String() + ".multi"
+		if i.Sleepable {
+			s += ".s"
+		}
+		return s + "/" + strings.Join(i.Targets, ",")
+	}
+	return SectionName(i.Kind, i.Target, i.Sleepable)
+}
+
+// attachType is the program's expected attach type: its kind's, or for a
+// multi-function probe BPF_TRACE_FENTRY_MULTI or BPF_TRACE_FEXIT_MULTI.
+func (i Info) attachType() ebpf.AttachType {
+	switch {
+	case len(i.Targets) > 0 && i.Kind == Fentry:
+		return AttachTraceFentryMulti
+	case len(i.Targets) > 0 && i.Kind == Fexit:
+		return AttachTraceFexitMulti
+	}
+	return i.Kind.AttachType()
+}
 
 // ProgramSpec wraps finished instructions into a spec ready for
 // ebpf.NewProgram and link.AttachTracing.
@@ -101,7 +137,7 @@ func (i Info) ProgramSpec(insns asm.Instructions) *ebpf.ProgramSpec {
 	spec := &ebpf.ProgramSpec{
 		Name:         KernelName(i.Name),
 		Type:         i.Kind.ProgramType(),
-		AttachType:   i.Kind.AttachType(),
+		AttachType:   i.attachType(),
 		AttachTo:     i.Target,
 		SectionName:  i.SectionName(),
 		Instructions: insns,

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -38,6 +39,12 @@ type Options struct {
 	// Only loads just the programs named (all when empty); the package's
 	// maps are created all the same.
 	Only []string
+	// SessionPair loads fsession probes as fentry+fexit pairs even where
+	// the kernel has fsession, to compare the two.
+	SessionPair bool
+	// PerFunction loads multi-function probes as one program and link per
+	// function even where the kernel has tracing multi-links.
+	PerFunction bool
 }
 
 // Declared is a package-level map declaration: a [Hash], [Array],
@@ -63,7 +70,23 @@ type Objects struct {
 	Programs   map[string]*ebpf.Program
 	Maps       map[string]*ebpf.Map
 	Links      map[string]link.Link
-	closers    []io.Closer
+	// Mechanisms says how each probe got into the kernel, by program
+	// name. An fsession probe loaded as a pair has two programs and two
+	// links: NAME (fentry) and NAME.exit (fexit); a multi-function probe
+	// with one link per function has NAME.FUNCTION for each.
+	Mechanisms map[string]Mechanism
+	// Targets are the functions each multi-function probe was attached
+	// to, by probe name, sorted: FuncIndex is a position in it.
+	Targets map[string][]string
+	// Notes say which functions the multi-function probes' names and
+	// patterns left out on this kernel, and why.
+	Notes []string
+	// Attached is how long attaching every link took.
+	Attached time.Duration
+	// symbols are the addresses of the Targets, read when TargetOf is
+	// first asked.
+	symbols map[string][]uint64
+	closers []io.Closer
 }
 
 // Load relocates, loads and (unless opts.NoAttach) attaches progs as one
@@ -105,54 +128,274 @@ func LoadPackage(opts Options, progs []*Program, decls ...Declared) (_ *Objects,
 		return nil, err
 	}
 	infos := map[string]Info{}
-	for _, p := range progs {
+	mechanisms := map[string]Mechanism{}
+	// natives are fsession programs: loaded after the collection (which
+	// cilium/ebpf cannot load them in), with its maps.
+	natives := map[string]*ebpf.ProgramSpec{}
+	add := func(p *Program, into map[string]*ebpf.ProgramSpec) error {
 		info := p.Info()
-		if fn, ok := opts.Retarget[info.Name]; ok {
-			p = p.retarget(fn)
-			info = p.Info()
-		}
-		if _, dup := spec.Programs[info.Name]; dup {
-			return nil, fmt.Errorf("two programs named %s", info.Name)
+		if _, dup := infos[info.Name]; dup {
+			return fmt.Errorf("two programs named %s", info.Name)
 		}
 		for _, name := range slices.Sorted(maps.Keys(p.Maps())) {
 			if err := addMap(name, p.Maps()[name]); err != nil {
-				return nil, fmt.Errorf("program %s: %w", info.Name, err)
+				return fmt.Errorf("program %s: %w", info.Name, err)
 			}
 		}
 		ps, err := p.Spec(opts.Target)
 		if err != nil {
+			return err
+		}
+		into[info.Name] = ps
+		infos[info.Name] = info
+		return nil
+	}
+	targets := map[string][]string{}
+	var notes []string
+	for _, p := range progs {
+		info := p.Info()
+		if fn, ok := opts.Retarget[info.Name]; ok {
+			if p.multi != nil {
+				return nil, fmt.Errorf("retarget: %s attaches to many functions (%s)", info.Name, strings.Join(info.Targets, ","))
+			}
+			p = p.retarget(fn)
+			info = p.Info()
+		}
+		if _, dup := mechanisms[info.Name]; dup {
+			return nil, fmt.Errorf("two programs named %s", info.Name)
+		}
+		pl, err := plan(opts, p)
+		if err != nil {
 			return nil, err
 		}
-		spec.Programs[info.Name] = ps
-		infos[info.Name] = info
+		mechanisms[info.Name] = pl.mech
+		notes = append(notes, pl.notes...)
+		if pl.targets != nil {
+			targets[info.Name] = pl.targets
+		}
+		for _, q := range pl.progs {
+			if err := add(q, spec.Programs); err != nil {
+				return nil, err
+			}
+		}
+		if pl.native != nil {
+			if err := add(pl.native, natives); err != nil {
+				return nil, err
+			}
+		}
 	}
 	for name := range opts.Retarget {
-		if _, ok := infos[name]; !ok {
-			return nil, fmt.Errorf("retarget: no program %s (have %s)", name, strings.Join(slices.Sorted(maps.Keys(infos)), ", "))
+		if _, ok := mechanisms[name]; !ok {
+			return nil, fmt.Errorf("retarget: no program %s (have %s)", name, strings.Join(slices.Sorted(maps.Keys(mechanisms)), ", "))
 		}
 	}
 	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{Cache: kernelBTF})
 	if err != nil {
 		return nil, collectionError(infos, opts.Target, err, opts.VerifierLines)
 	}
-	objs := &Objects{Target: opts.Target, Collection: coll, Programs: coll.Programs, Maps: coll.Maps, Links: map[string]link.Link{}}
+	objs := &Objects{Target: opts.Target, Collection: coll, Programs: coll.Programs, Maps: coll.Maps, Links: map[string]link.Link{},
+		Mechanisms: mechanisms, Targets: targets, Notes: notes}
 	defer func() {
 		if err != nil {
 			objs.Close()
 		}
 	}()
+	for _, name := range slices.Sorted(maps.Keys(natives)) {
+		prog, err := loadNative(natives[name], infos[name], coll.Maps)
+		if err != nil {
+			return nil, rawError(infos[name], opts.Target, err, opts.VerifierLines)
+		}
+		coll.Programs[name] = prog
+	}
 	if opts.NoAttach {
 		return objs, nil
 	}
+	start := time.Now()
+	defer func() { objs.Attached = time.Since(start) }()
 	for _, name := range slices.Sorted(maps.Keys(infos)) {
 		info := infos[name]
-		l, err := link.AttachTracing(link.TracingOptions{Program: coll.Programs[name], AttachType: info.Kind.AttachType()})
+		var l link.Link
+		switch {
+		case info.Kind == Fsession:
+			l, err = link.AttachRawLink(link.RawLinkOptions{Program: coll.Programs[name], Attach: AttachTraceFsession})
+		case len(info.Targets) > 0:
+			l, err = attachMulti(coll.Programs[name], info, targets[name])
+		default:
+			l, err = link.AttachTracing(link.TracingOptions{Program: coll.Programs[name], AttachType: info.Kind.AttachType()})
+		}
 		if err != nil {
 			return nil, attachError(info, opts.Target, err)
 		}
 		objs.Links[name] = l
 	}
 	return objs, nil
+}
+
+// planned is a probe as LoadPackage loads it: how, the programs that go
+// into the collection, the fsession program loaded after it, and for a
+// multi-function probe the functions it attaches to and notes on those
+// left out.
+type planned struct {
+	mech    Mechanism
+	progs   []*Program
+	native  *Program
+	targets []string
+	notes   []string
+}
+
+// plan decides how p is loaded on the running kernel.
+func plan(opts Options, p *Program) (planned, error) {
+	info := p.Info()
+	switch {
+	case info.Kind == Fsession:
+		if err := p.Err(); err != nil {
+			return planned{}, err
+		}
+		m, err := sessionMechanism(opts, info)
+		if err != nil || m == SessionNative {
+			return planned{mech: m, native: p}, err
+		}
+		entry, exit, err := p.Halves()
+		return planned{mech: m, progs: []*Program{entry, exit}}, err
+	case p.multi != nil:
+		if err := p.Err(); err != nil {
+			return planned{}, err
+		}
+		fns, notes, err := loadTargets(opts.Target, info)
+		if err != nil {
+			return planned{}, err
+		}
+		m, err := multiMechanism(opts, info, fns[0])
+		if err != nil {
+			return planned{}, err
+		}
+		pl := planned{mech: m, targets: fns, notes: notes}
+		if m == MultiLink {
+			pl.progs = []*Program{p.withTargets(fns)}
+			return pl, nil
+		}
+		pl.progs, err = p.PerFunction(fns)
+		return pl, err
+	}
+	return planned{mech: Trampoline, progs: []*Program{p}}, nil
+}
+
+// loadTargets resolves a multi-function probe's Targets on the running
+// kernel: as [ResolveTargets], leaving out functions the kernel cannot
+// attach trampolines to (not in available_filter_functions, when
+// readable) and, before Linux 6.6, those with more argument slots than
+// x86-64 trampolines took.
+func loadTargets(target Target, info Info) ([]string, []string, error) {
+	fns, notes, err := ResolveTargets(target, info)
+	if err != nil {
+		return nil, nil, err
+	}
+	ftrace := ftraceFunctions()
+	old := releaseBefore(KernelRelease(), 6, 6)
+	var kept []string
+	for _, fn := range fns {
+		switch {
+		case ftrace != nil && !ftrace[fn]:
+			notes = append(notes, fmt.Sprintf("%s: %s skipped: not in available_filter_functions (notrace or inlined)", info.Name, fn))
+			continue
+		case old:
+			if f, err := fbtf.ResolveFunc(target.Spec, fn); err == nil && f.NumSlots > fbtf.MaxSlotsX86Pre66 {
+				notes = append(notes, fmt.Sprintf("%s: %s skipped: %d argument slots, and x86-64 kernels before 6.6 take %d", info.Name, fn, f.NumSlots, fbtf.MaxSlotsX86Pre66))
+				continue
+			}
+		}
+		kept = append(kept, fn)
+	}
+	if len(kept) == 0 {
+		return nil, notes, fmt.Errorf("probe %s: no function of %s that matches %s can be attached to%s", info.Name, target.Name, strings.Join(info.Targets, ","), noteList(notes))
+	}
+	return kept, notes, nil
+}
+
+// releaseBefore reports whether the kernel release (uname -r) is known and
+// older than major.minor.
+func releaseBefore(release string, major, minor int) bool {
+	var ma, mi int
+	if n, _ := fmt.Sscanf(release, "%d.%d", &ma, &mi); n != 2 {
+		return false
+	}
+	return ma < major || ma == major && mi < minor
+}
+
+// attachMulti attaches the multi-link program prog to fns at once, the
+// cookie of each its position (FuncIndex).
+func attachMulti(prog *ebpf.Program, info Info, fns []string) (link.Link, error) {
+	ids := make([]uint32, len(fns))
+	cookies := make([]uint64, len(fns))
+	for i, fn := range fns {
+		id, err := targetID(fn)
+		if err != nil {
+			return nil, err
+		}
+		ids[i], cookies[i] = id, uint64(i)
+	}
+	fd, err := linkTracingMulti(prog, info.attachType(), ids, cookies)
+	if err != nil {
+		return nil, fmt.Errorf("tracing multi-link of %d functions: %w", len(fns), err)
+	}
+	return link.NewFromFD(fd)
+}
+
+// Mechanism says how the probe called name got into the kernel.
+func (o *Objects) Mechanism(name string) Mechanism { return o.Mechanisms[name] }
+
+// ProgramsOf are the programs that stand for the probe called name: its
+// program; an fsession pair's fentry and fexit programs; a multi-function
+// probe's multi-link program, or its program for each function, in the
+// order of Targets(name).
+func (o *Objects) ProgramsOf(name string) []*ebpf.Program {
+	var keys []string
+	switch o.Mechanisms[name] {
+	case SessionPair:
+		keys = []string{name, name + exitSuffix}
+	case PerFunction:
+		for _, fn := range o.Targets[name] {
+			keys = append(keys, name+"."+fn)
+		}
+	default:
+		keys = []string{name}
+	}
+	var out []*ebpf.Program
+	for _, k := range keys {
+		if p := o.Programs[k]; p != nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// TargetsOf are the functions the multi-function probe called name was
+// attached to: FuncIndex is a position in it.
+func (o *Objects) TargetsOf(name string) []string { return o.Targets[name] }
+
+// loadNative loads the fsession program spec, whose instructions are
+// relocated, with the collection's maps: BPF_PROG_LOAD issued here, with
+// the BTF id of its target in the running kernel.
+func loadNative(spec *ebpf.ProgramSpec, info Info, colMaps map[string]*ebpf.Map) (*ebpf.Program, error) {
+	insns := slices.Clone(spec.Instructions)
+	for i := range insns {
+		ref := insns[i].Reference()
+		if !insns[i].IsLoadFromMap() || ref == "" {
+			continue
+		}
+		m, ok := colMaps[ref]
+		if !ok {
+			return nil, fmt.Errorf("no map %s", ref)
+		}
+		if err := insns[i].AssociateMap(m); err != nil {
+			return nil, err
+		}
+	}
+	id, err := targetID(info.Target)
+	if err != nil {
+		return nil, err
+	}
+	return loadRaw(rawProgram{Name: spec.Name, Attach: spec.AttachType, BTFID: id, Flags: spec.Flags, Insns: insns})
 }
 
 // only keeps the programs named in names (all when names is empty).
@@ -175,8 +418,14 @@ func only(progs []*Program, names []string) ([]*Program, error) {
 	return out, nil
 }
 
-// retarget is a copy of p attached to fn.
+// retarget is a copy of p attached to fn; an fsession program is built
+// again for fn.
 func (p *Program) retarget(fn string) *Program {
+	if s := p.sess; s != nil && s.as == buildNative {
+		info := s.info
+		info.Target = fn
+		return NewSession(info, s.build)
+	}
 	q := *p
 	if q.from == "" {
 		q.from = q.info.Target
@@ -209,6 +458,24 @@ func collectionError(infos map[string]Info, target Target, err error, lines int)
 	}
 	return fmt.Errorf("load program %s on %s: verifier rejected it: %w\nverifier log (last %d lines):\n\t%s",
 		name, target.Name, ve.Cause, len(log), strings.Join(log, "\n\t"))
+}
+
+// rawError is collectionError for a program loaded by loadRaw.
+func rawError(info Info, target Target, err error, lines int) error {
+	name := info.Name + " (" + info.SectionName() + ")"
+	var rle *rawLoadError
+	if !errors.As(err, &rle) {
+		return fmt.Errorf("load program %s on %s: %w", name, target.Name, err)
+	}
+	if errors.Is(err, unix.EPERM) {
+		return fmt.Errorf("load program %s on %s: the kernel refused it: %w (tracing programs need root, or CAP_BPF with CAP_PERFMON, and some hosts forbid them by policy)", name, target.Name, unix.EPERM)
+	}
+	log := rle.Log
+	if len(log) > lines {
+		log = log[len(log)-lines:]
+	}
+	return fmt.Errorf("load program %s on %s: verifier rejected it: %w\nverifier log (last %d lines):\n\t%s",
+		name, target.Name, rle.Errno, len(log), strings.Join(log, "\n\t"))
 }
 
 func attachError(info Info, target Target, err error) error {

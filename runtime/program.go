@@ -39,6 +39,10 @@ type Program struct {
 	// from is the function the stub was written for when the program was
 	// retargeted to info.Target ("" otherwise).
 	from string
+	// sess is set for fsession programs and their halves, multi for
+	// multi-function programs.
+	sess  *session
+	multi *multiBuild
 }
 
 // New starts a program: `r6 = r1` (ctx survives helper calls there).
@@ -345,6 +349,9 @@ func jumpThreading(insns asm.Instructions) asm.Instructions {
 
 // Spec finishes the program and resolves its member paths and argument slots
 // against target.
+//
+// A multi-link program is relocated for every function of its list: the
+// list it was loaded for, or its Targets resolved against target's BTF.
 func (p *Program) Spec(target Target) (*ebpf.ProgramSpec, error) {
 	insns, err := p.Instructions()
 	if err != nil {
@@ -353,7 +360,15 @@ func (p *Program) Spec(target Target) (*ebpf.ProgramSpec, error) {
 	if p.from != "" {
 		retargetRelocations(insns, p.from, p.info.Target)
 	}
-	insns, err = Relocate(insns, target)
+	var fns []string
+	if p.multiLink() {
+		if fns = p.multi.fns; fns == nil {
+			if fns, _, err = ResolveTargets(target, p.info); err != nil {
+				return nil, err
+			}
+		}
+	}
+	insns, err = relocate(insns, target, fns)
 	if err != nil {
 		return nil, fmt.Errorf("program %s: %w", p.info.Name, err)
 	}

@@ -3,7 +3,10 @@ package runtime
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/cilium/ebpf/asm"
@@ -58,6 +61,7 @@ const (
 	roleReadSize                // mov imm = bytes an untyped read copies
 	roleFieldAddr               // add imm = member offset
 	roleCheckField              // no patch: the member must exist
+	roleKfunc                   // call imm = BTF id of kfunc fn taking word parameters
 )
 
 // relocation is what an instruction carries instead of a byte offset.
@@ -76,9 +80,16 @@ type relocation struct {
 	signed bool
 	// word is the slot within a two-slot by-value argument.
 	word int
+	// multi marks an argument or return value of a multi-link program:
+	// the slot is the imm of bpf_get_func_arg's slot argument, and one
+	// slot for every function of the list.
+	multi bool
 }
 
 func (r *relocation) String() string {
+	if r.role == roleKfunc {
+		return "kfunc " + r.fn
+	}
 	if r.typ != "" {
 		return fmt.Sprintf("%s.%s", r.typ, r.path)
 	}
@@ -147,6 +158,12 @@ func Resolved(insns asm.Instructions) []string {
 // argument or member the target lacks, or whose size changed, is an error
 // naming it and the target.
 func Relocate(insns asm.Instructions, target Target) (asm.Instructions, error) {
+	return relocate(insns, target, nil)
+}
+
+// relocate is Relocate for a multi-link program attached to fns: its
+// arguments must sit in one slot, with one size, in every function.
+func relocate(insns asm.Instructions, target Target, fns []string) (asm.Instructions, error) {
 	out := make(asm.Instructions, 0, len(insns))
 	funcs := map[relocation]*fbtf.Func{}
 	members := map[[2]string]*fbtf.Member{}
@@ -192,6 +209,17 @@ func Relocate(insns asm.Instructions, target Target) (asm.Instructions, error) {
 		ins.Metadata.Set(resolvedKey{}, r.String())
 		switch r.role {
 		case roleArgSlot, roleRetSlot:
+			if r.multi {
+				slot, err := multiSlot(r, fns, fn)
+				if err != nil {
+					return nil, err
+				}
+				if r.role == roleArgSlot {
+					ins.Constant = int64(slot)
+				}
+				out = append(out, ins)
+				continue
+			}
 			f, err := fn(r)
 			if err != nil {
 				return nil, err
@@ -210,6 +238,13 @@ func Relocate(insns asm.Instructions, target Target) (asm.Instructions, error) {
 			}
 			ins.Offset = int16(8 * (v.Slot + r.word))
 			out = append(out, ins)
+		case roleKfunc:
+			id, err := fbtf.Kfunc(target.Spec, r.fn, r.word)
+			if err != nil {
+				return nil, fmt.Errorf("on %s: %w", target.Name, err)
+			}
+			ins.Constant = int64(id)
+			out = append(out, ins)
 		default:
 			m, err := member(r)
 			if err != nil {
@@ -223,6 +258,52 @@ func Relocate(insns asm.Instructions, target Target) (asm.Instructions, error) {
 		}
 	}
 	return out, nil
+}
+
+// multiSlot is the slot of r's argument (or return value) in every
+// function of fns, which must agree on it and on its size.
+func multiSlot(r *relocation, fns []string, fn func(*relocation) (*fbtf.Func, error)) (int, error) {
+	if len(fns) == 0 {
+		return 0, fmt.Errorf("%s: a multi-function program relocated without its functions", r.multiString())
+	}
+	bySlot := map[int][]string{}
+	for _, name := range fns {
+		f, err := fn(&relocation{fn: name})
+		if err != nil {
+			return 0, err
+		}
+		v := f.Return
+		if r.role == roleArgSlot {
+			if v, err = f.Arg(r.arg); err != nil {
+				return 0, fmt.Errorf("%w: a multi-function probe reads only arguments every function has", err)
+			}
+		}
+		if r.size != 0 && v.Size != r.size {
+			return 0, fmt.Errorf("%s is %d bytes in %s, %d when generated", r.multiString(), v.Size, name, r.size)
+		}
+		if r.word >= v.Slots && r.word > 0 {
+			return 0, fmt.Errorf("%s takes %d slot(s) in %s: no word %d", r.multiString(), v.Slots, name, r.word)
+		}
+		bySlot[v.Slot+r.word] = append(bySlot[v.Slot+r.word], name)
+	}
+	if len(bySlot) == 1 {
+		for slot := range bySlot {
+			return slot, nil
+		}
+	}
+	// Name the functions of the rarest slot: the odd ones out.
+	slots := slices.Sorted(maps.Keys(bySlot))
+	slices.SortStableFunc(slots, func(a, b int) int { return len(bySlot[a]) - len(bySlot[b]) })
+	odd, common := slots[0], slots[len(slots)-1]
+	return 0, fmt.Errorf("%s is in slot %d of %s but in slot %d of %s: one program reads one slot for all its functions (leave %s out, or read the argument in a probe of its own)",
+		r.multiString(), odd, strings.Join(bySlot[odd], ", "), common, strings.Join(bySlot[common], ", "), strings.Join(bySlot[odd], ", "))
+}
+
+func (r *relocation) multiString() string {
+	if r.role == roleRetSlot {
+		return "the return value"
+	}
+	return "argument " + r.arg
 }
 
 // patchMember resolves one member relocation: an instruction, or for

@@ -153,6 +153,23 @@ func sharedColumns(files []string, testKernels bool) ([]kernelColumn, error) {
 	return out, nil
 }
 
+// mechanismCell is the table's word for how a probe loads on a kernel,
+// where that depends on the kernel: " fsession" or " pair"; " multi" or
+// " per-function".
+func mechanismCell(v gen.Verdict) string {
+	switch v.Mechanism {
+	case runtime.SessionNative:
+		return " fsession"
+	case runtime.SessionPair:
+		return " pair"
+	case runtime.MultiLink:
+		return " multi"
+	case runtime.PerFunction:
+		return " per-function"
+	}
+	return ""
+}
+
 // printCheck writes a probe by kernel table, then each problem and note.
 func printCheck(w io.Writer, pkg string, columns []kernelColumn, rows []checkRow) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -170,9 +187,16 @@ func printCheck(w io.Writer, pkg string, columns []kernelColumn, rows []checkRow
 			case !v.OK():
 				fmt.Fprintf(tw, "\tFAIL")
 			case len(v.Notes) > 0:
-				fmt.Fprintf(tw, "\tok*")
+				fmt.Fprintf(tw, "\tok*%s", mechanismCell(v))
 			default:
-				fmt.Fprintf(tw, "\tok")
+				fmt.Fprintf(tw, "\tok%s", mechanismCell(v))
+			}
+			if v.OK() && v.Mechanism != 0 {
+				why := ""
+				if v.Why != "" {
+					why = ": " + v.Why
+				}
+				details = append(details, fmt.Sprintf("  %s on %s: %s%s", r.Probe, c.name, v.Mechanism, why))
 			}
 			for _, p := range v.Problems {
 				details = append(details, fmt.Sprintf("  %s on %s: %s", r.Probe, c.name, p))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/fentrygen/fentrygen/internal/testmod"
 	"github.com/fentrygen/fentrygen/internal/vmtest"
+	"github.com/fentrygen/fentrygen/runtime"
 )
 
 // renamedKernel writes a BTF where tcp_v4_connect's first argument is
@@ -77,4 +78,78 @@ func onConnect(p *OnConnect) { _ = p.Task.MmCid() }
 	assert.NotContains(t, stdout, "onConnect on 6.12:")
 	assert.Contains(t, stdout, "onConnect on 7.x: task_struct.mm_cid is 24 bytes, 4 when generated (read at probes.go:4:43)")
 	assert.Regexp(t, `onConnect \(fentry tcp_v4_connect\)\s.*FAIL\s+ok\s+FAIL\n`, stdout)
+}
+
+// TestFsessionMechanism: describe and check say how an fsession reaches
+// each test kernel: natively on 7.x, as an fentry+fexit pair on 6.1 and
+// 6.12, whose BTF has no BPF_TRACE_FSESSION.
+func TestFsessionMechanism(t *testing.T) {
+	vmtest.KernelBTFs(t)
+	out, _, err := runIn(t, "", "describe", "-btf", abs(t, snapshotBTF), "-kernels", "test", "vfs_read")
+	require.NoError(t, err)
+	assert.Regexp(t, `6\.1 +fentry, fexit; fsession: allowed: as an fentry\+fexit pair sharing a per-call map \(BPF_TRACE_FSESSION \(Linux 7\.0\) not in this kernel\);`, out)
+	assert.Regexp(t, `6\.12 +fentry, fexit; fsession: allowed: as an fentry\+fexit pair`, out)
+	assert.Regexp(t, `7\.x +fentry, fexit; fsession: allowed: native \(one BPF_TRACE_FSESSION program, one link\);`, out)
+
+	dir := testmod.Write(t, map[string][]byte{"probes.go": []byte(`package probes
+
+import "github.com/fentrygen/fentrygen/runtime"
+
+var lat runtime.Log2Hist
+
+//fsession:vfs_read args= ret
+func onRead(p *OnRead) {
+	p.AtEntry(func(e *OnReadEntry) { e.SetCookie(runtime.KtimeNs()) })
+	p.AtExit(func(x *OnReadExit) { lat.Record(x, runtime.KtimeNs().SubV(x.Cookie)) })
+}
+`)})
+	stdout, stderr, err := runIn(t, dir, "check", "-kernels", "test")
+	require.NoError(t, err, stderr)
+	assert.Regexp(t, `onRead \(fsession vfs_read\)\s.*ok pair\s+ok pair\s+ok fsession\n`, stdout)
+	assert.Contains(t, stdout, "onRead on 6.1: fentry+fexit pair: BPF_TRACE_FSESSION (Linux 7.0) not in this kernel")
+	assert.Contains(t, stdout, "onRead on 7.x: native fsession")
+
+	stdout, _, err = runIn(t, dir, "check", "-json", "-kernels", "test")
+	require.NoError(t, err)
+	var rows []checkRow
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rows))
+	require.Len(t, rows, 1)
+	assert.Equal(t, runtime.SessionNative, rows[0].Kernels["7.x"].Mechanism)
+	assert.Equal(t, runtime.SessionPair, rows[0].Kernels["6.12"].Mechanism)
+	assert.Contains(t, rows[0].Kernels["6.1"].Why, "BPF_TRACE_FSESSION")
+}
+
+// TestMultiMechanism: describe and check say how a probe on several
+// functions attaches on each test kernel: one tracing multi-link on 7.x,
+// one link per function on 6.1 and 6.12, whose BTF has no
+// BPF_TRACE_FENTRY_MULTI.
+func TestMultiMechanism(t *testing.T) {
+	vmtest.KernelBTFs(t)
+	out, _, err := runIn(t, "", "describe", "-btf", abs(t, snapshotBTF), "-kernels", "test", "vfs_read")
+	require.NoError(t, err)
+	assert.Regexp(t, `6\.1 +fentry, fexit; .*; multi: one trampoline link per function \(BPF_TRACE_FENTRY_MULTI \(tracing multi-links, Linux 7\) not in this kernel\)\n`, out)
+	assert.Regexp(t, `7\.x +fentry, fexit; .*; multi: one tracing multi-link for all the functions`, out)
+
+	dir := testmod.Write(t, map[string][]byte{"probes.go": []byte(`package probes
+
+import "github.com/fentrygen/fentrygen/runtime"
+
+var calls runtime.Hash[runtime.U32, runtime.U64]
+
+//fentry:vfs_read,tcp_close args=
+func onAny(p *OnAny) { calls.Add(p, p.FuncIndex(), runtime.Uint64(1)) }
+`)})
+	stdout, stderr, err := runIn(t, dir, "check", "-kernels", "test")
+	require.NoError(t, err, stderr)
+	assert.Regexp(t, `onAny \(fentry vfs_read,tcp_close\)\s.*ok per-function\s+ok per-function\s+ok multi\n`, stdout)
+	assert.Contains(t, stdout, "onAny on 6.12: one link per function: BPF_TRACE_FENTRY_MULTI (tracing multi-links, Linux 7) not in this kernel")
+	assert.Contains(t, stdout, "onAny on 7.x: tracing multi-link")
+
+	stdout, _, err = runIn(t, dir, "check", "-json", "-kernels", "test")
+	require.NoError(t, err)
+	var rows []checkRow
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rows))
+	require.Len(t, rows, 1)
+	assert.Equal(t, runtime.MultiLink, rows[0].Kernels["7.x"].Mechanism)
+	assert.Equal(t, runtime.PerFunction, rows[0].Kernels["6.1"].Mechanism)
 }

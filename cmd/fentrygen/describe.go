@@ -7,17 +7,22 @@ import (
 	"text/tabwriter"
 
 	fbtf "github.com/fentrygen/fentrygen/btf"
+	"github.com/fentrygen/fentrygen/internal/vmboot"
 )
 
 func runDescribe(stdout, stderr io.Writer, args []string) error {
-	fs := newFlags(stderr, "describe", "fentrygen describe [-btf `file`] `function`")
+	fs := newFlags(stderr, "describe", "fentrygen describe [-btf `file`] [-kernels test] `function`")
 	btfFile := fs.String("btf", "", "read BTF from `file` (raw BTF or ELF) instead of the running kernel")
+	kernels := fs.String("kernels", "", "\"test\": also say how the function is traced on each test kernel (Debian's, unpacked offline)")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()
 		return usagef("describe takes exactly one function name")
+	}
+	if *kernels != "" && *kernels != "test" {
+		return usagef("-kernels %q: want test", *kernels)
 	}
 	src, err := loadBTF(*btfFile, "")
 	if err != nil {
@@ -32,11 +37,72 @@ func runDescribe(stdout, stderr io.Writer, args []string) error {
 	if v.Func == nil || !v.Traceable() {
 		return fmt.Errorf("%s cannot be traced: %w", fs.Arg(0), v.Err)
 	}
-	writeDescription(stdout, src.from, v)
+	writeDescription(stdout, src.from, v, fbtf.Fsession(src.spec), fbtf.TracingMulti(src.spec))
+	if *kernels == "test" {
+		ks, err := vmboot.Kernels()
+		if err != nil {
+			return fmt.Errorf("test kernels: %w", err)
+		}
+		fmt.Fprintln(stdout, "  on the test kernels:")
+		for _, k := range ks {
+			spec, err := k.BTF()
+			if err != nil {
+				return fmt.Errorf("test kernel %s: %w", k.Name, err)
+			}
+			fmt.Fprintf(stdout, "    %-5s %s\n", k.Name, kernelSummary(fbtf.Validate(spec, fs.Arg(0), nil), fbtf.Fsession(spec), fbtf.TracingMulti(spec)))
+		}
+	}
 	return nil
 }
 
-func writeDescription(w io.Writer, from string, v *fbtf.Verdict) {
+// kernelSummary is one line of what a kernel allows on a function: the
+// kinds, how an fsession gets there, and how a probe on it and other
+// functions.
+func kernelSummary(v *fbtf.Verdict, noFsession, noMulti error) string {
+	if !v.Traceable() {
+		return "cannot be traced: " + v.Err.Error()
+	}
+	var kinds []string
+	for _, k := range []struct {
+		name string
+		err  error
+	}{{"fentry", v.Fentry}, {"fexit", v.Fexit}, {"fmod_ret", v.FmodRet}} {
+		if k.err == nil {
+			kinds = append(kinds, k.name)
+		}
+	}
+	return strings.Join(kinds, ", ") + "; fsession: " + fsessionLine(v, noFsession) + "; multi: " + multiLine(v, noMulti)
+}
+
+// multiLine says how a probe on this function and others (//fentry:a,b,
+// //fentry:vfs_*) attaches to it: on one tracing multi-link, or with a
+// link of its own.
+func multiLine(v *fbtf.Verdict, noMulti error) string {
+	switch {
+	case v.Fentry != nil:
+		return "no: " + v.Fentry.Error()
+	case noMulti == nil:
+		return "one tracing multi-link for all the functions (BPF_TRACE_FENTRY_MULTI, BPF_TRACE_FEXIT_MULTI)"
+	}
+	return fmt.Sprintf("one trampoline link per function (%v)", noMulti)
+}
+
+// fsessionLine says how an fsession reaches a function: natively, as a
+// pair, or not.
+func fsessionLine(v *fbtf.Verdict, noFsession error) string {
+	switch {
+	case v.Fexit != nil:
+		return "no: " + v.Fexit.Error()
+	case noFsession == nil:
+		return "allowed: native (one BPF_TRACE_FSESSION program, one link)"
+	}
+	return fmt.Sprintf("allowed: as an fentry+fexit pair sharing a per-call map (%v)", noFsession)
+}
+
+// writeDescription writes what describe says of a function; noFsession and
+// noMulti are why the kernel of that BTF has no fsession and no tracing
+// multi-links (nil when it has).
+func writeDescription(w io.Writer, from string, v *fbtf.Verdict, noFsession, noMulti error) {
 	fn := v.Func
 	fmt.Fprintf(w, "%s\n", fn.Prototype())
 	fmt.Fprintf(w, "  BTF: %s; linkage %s; %d ctx slot(s)\n", from, fn.Linkage, fn.NumSlots)
@@ -61,6 +127,8 @@ func writeDescription(w io.Writer, from string, v *fbtf.Verdict) {
 			fmt.Fprintf(w, "  %-9s no: %v\n", k.name+":", k.err)
 		}
 	}
+	fmt.Fprintf(w, "  %-9s %s\n", "fsession:", fsessionLine(v, noFsession))
+	fmt.Fprintf(w, "  %-9s %s\n", "multi:", multiLine(v, noMulti))
 	var saves []string
 	for _, s := range fbtf.SuggestSaves(fn) {
 		saves = append(saves, fmt.Sprintf("%s->r%d", s.Arg, s.Reg))

@@ -1,11 +1,11 @@
-// Command fentrygen generates typed fentry, fexit and fmod_ret probes from
-// annotated Go stubs.
+// Command fentrygen generates typed fentry, fexit, fmod_ret, tp_btf and
+// fsession probes from annotated Go stubs.
 //
 // Usage:
 //
 //	fentrygen [-btf file] [-o file] [-tags a,b] [-depth n] [-debug-model] [packages]
-//	fentrygen describe [-btf file] function
-//	fentrygen new [-kind fentry|fexit|fmod_ret] [-btf file] [-o file] function
+//	fentrygen describe [-btf file] [-kernels test] function
+//	fentrygen new [-kind fentry|fexit|fmod_ret|fsession] [-btf file] [-o file] function
 //	fentrygen snapshot [-btf file] [-types a,b] [-tracepoints a,b] [-depth n] -o out.btf [function...]
 //	fentrygen check [-btf file]... [-kernels test] [-json] [packages]
 //	fentrygen vm [-kernels 6.1,6.12,7.x] [-timeout d] program [arguments]
@@ -42,6 +42,48 @@
 // rewrites //fmod_ret: and //tp_btf: as // fmod_ret: and // tp_btf:
 // (underscores are not directive syntax); both forms are accepted. Comments that look like misspelled directives
 // ("//fentri:", "// fentry:x") get a warning.
+//
+// An fsession probe is one stub that runs at the call and at the return,
+// with a cookie per call that the entry part sets and the exit part reads:
+//
+//	//fsession:vfs_read args=count ret [cookie=u64]
+//	func onRead(p *OnRead) {
+//		p.FilterTgid(pid) // outside the parts: at both
+//		p.AtEntry(func(e *OnReadEntry) { e.SetCookie(runtime.KtimeNs()) })
+//		p.AtExit(func(x *OnReadExit) {
+//			lat.Record(x, runtime.KtimeNs().SubV(x.Cookie)) // x.Ret, x.Count too
+//		})
+//	}
+//
+// Ret and Cookie are members of the exit part's type only and SetCookie of
+// the entry part's, so the Go compiler refuses them in the wrong part.
+// cookie= picks its type (u8 to u64, s8 to s64; u64 by default); a call
+// whose entry part set none reads 0. Where the kernel has fsession
+// (BPF_TRACE_FSESSION, Linux 7.0) the stub is one program and one link;
+// elsewhere Load builds an fentry and an fexit program from the same stub,
+// the cookie kept in a hash map keyed by pid_tgid. Load chooses by a probe
+// of the running kernel; Objects.Mechanism says which it got. The results
+// are the same but for calls that nest in one thread (recursion), where
+// the pair keeps the innermost call's cookie.
+//
+// An fentry or fexit probe can name several functions, or glob patterns:
+//
+//	//fentry:vfs_read,vfs_write,vfs_open args=
+//	//fexit:vfs_fsync* args=file ret
+//	func onVfs(p *OnVfs) { calls.Add(p, p.FuncIndex(), runtime.Uint64(1)) }
+//
+// One stub stands for all of them. p.FuncIndex() is the running
+// function's position in the list Load attached to (Objects.TargetsOf),
+// p.FuncIP() its address (Objects.TargetOf names it). Arguments and ret
+// are typed only when every function has them by the same name and type
+// in the same slot; otherwise generation says which function differs.
+// Names and patterns are resolved again on the kernel the probe loads on;
+// what is missing or cannot be traced there is left out (Objects.Notes).
+// Where the kernel has tracing multi-links (BPF_TRACE_FENTRY_MULTI and
+// BPF_TRACE_FEXIT_MULTI, Linux 7) it is one program attached to every
+// function at once by one link; elsewhere, one program and trampoline link
+// per function (Options.PerFunction forces it). Objects.Mechanism says
+// which; check and describe say which each kernel gets.
 //
 // Event types are plain structs of sized integers and byte arrays:
 //
@@ -93,7 +135,11 @@
 // each -btf file, and with -kernels test the test kernels' (Debian's 6.1,
 // 6.12 and 7.x, unpacked offline). It loads and boots nothing, prints a probe by
 // kernel table (ok, ok* with notes, FAIL) with what is missing or changed
-// and near misses, and exits 1 when any cell fails; -json for CI.
+// and near misses, and exits 1 when any cell fails; -json for CI. Where
+// a probe loads differently by kernel the cell says how: "ok fsession"
+// (native) or "ok pair" (an fentry+fexit pair), with why below the table.
+// fentrygen describe says the same of one function, for its BTF and with
+// -kernels test for each test kernel.
 //
 // # Other kernels
 //

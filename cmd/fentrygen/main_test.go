@@ -48,6 +48,7 @@ func TestDescribe(t *testing.T) {
 		"fentry:   allowed",
 		"fexit:    allowed",
 		"fmod_ret: no: tcp_v4_connect: error-injection list not readable: eligibility unknown",
+		"fsession: allowed: as an fentry+fexit pair sharing a per-call map (BPF_TRACE_FSESSION (Linux 7.0) not in this kernel)",
 		"saves:    sk->r6, uaddr->r7, addr_len->r8",
 	} {
 		assert.Contains(t, out, want)
@@ -72,7 +73,9 @@ func TestDescribe(t *testing.T) {
 
 	_, stderr, err := runIn(t, "", "describe", "-h")
 	assert.NoError(t, err)
-	assert.Contains(t, stderr, "usage: fentrygen describe [-btf file] function")
+	assert.Contains(t, stderr, "usage: fentrygen describe [-btf file] [-kernels test] function")
+	_, _, err = runIn(t, "", "describe", "-kernels", "all", "vfs_read")
+	assert.True(t, errors.As(err, new(usageError)))
 }
 
 func TestDescribeRunningKernel(t *testing.T) {
@@ -159,6 +162,12 @@ func TestNewThenGenerate(t *testing.T) {
 
 	_, _, err = runIn(t, dir, "new", "-kind", "fexit", "-btf", btf, "tcp_v4_connect")
 	assert.ErrorContains(t, err, "exists: not overwriting")
+	stdout, _, err = runIn(t, dir, "new", "-kind", "fsession", "-btf", btf, "vfs_read")
+	require.NoError(t, err)
+	assert.Contains(t, stdout, "wrote vfs_read_fsession.go")
+	code, err = os.ReadFile(filepath.Join(dir, "vfs_read_fsession.go"))
+	require.NoError(t, err)
+	assert.Contains(t, string(code), "//fsession:vfs_read args=file,buf,count,pos ret\nfunc onSessionVfsRead(p *OnSessionVfsRead) {\n\tp.AtEntry(func(e *OnSessionVfsReadEntry) {")
 	_, _, err = runIn(t, dir, "new", "-kind", "fmod_ret", "-btf", btf, "tcp_close")
 	assert.ErrorContains(t, err, "returns void")
 	_, _, err = runIn(t, dir, "new", "-kind", "kprobe", "x")

@@ -15,8 +15,8 @@ import (
 )
 
 func runNew(stdout, stderr io.Writer, args []string) error {
-	fs := newFlags(stderr, "new", "fentrygen new [-kind fentry|fexit|fmod_ret] [-btf `file`] [-o `file`] `function`")
-	kind := fs.String("kind", "fentry", "probe `kind`: fentry, fexit or fmod_ret")
+	fs := newFlags(stderr, "new", "fentrygen new [-kind fentry|fexit|fmod_ret|fsession] [-btf `file`] [-o `file`] `function`")
+	kind := fs.String("kind", "fentry", "probe `kind`: fentry, fexit, fmod_ret or fsession")
 	btfFile := fs.String("btf", "", "read BTF from `file` instead of the running kernel")
 	out := fs.String("o", "", "write the stub to `file` (default FUNCTION_KIND.go)")
 	if help, err := parseFlags(fs, args); help || err != nil {
@@ -26,8 +26,8 @@ func runNew(stdout, stderr io.Writer, args []string) error {
 		fs.Usage()
 		return usagef("new takes exactly one function name")
 	}
-	if *kind != "fentry" && *kind != "fexit" && *kind != "fmod_ret" {
-		return usagef("-kind %q: want fentry, fexit or fmod_ret", *kind)
+	if *kind != "fentry" && *kind != "fexit" && *kind != "fmod_ret" && *kind != "fsession" {
+		return usagef("-kind %q: want fentry, fexit, fmod_ret or fsession", *kind)
 	}
 	target := fs.Arg(0)
 	src, err := loadBTF(*btfFile, PinnedBTF)
@@ -40,6 +40,9 @@ func runNew(stdout, stderr io.Writer, args []string) error {
 	}
 	if *kind == "fmod_ret" && v.FmodRet != nil && !strings.Contains(v.FmodRet.Error(), "unknown") {
 		return fmt.Errorf("fmod_ret on %s: %w", target, v.FmodRet)
+	}
+	if (*kind == "fexit" || *kind == "fsession") && v.Fexit != nil {
+		return fmt.Errorf("%s on %s: %w", *kind, target, v.Fexit)
 	}
 	pkg, err := packageName(".")
 	if err != nil {

@@ -1,0 +1,4 @@
+package runtime
+
+// SymbolAddrs is symbolAddrs, for tests.
+var SymbolAddrs = symbolAddrs
