@@ -16,6 +16,10 @@ type annotation struct {
 	TargetPos token.Position // of the function name
 	Kind      runtime.Kind
 	Target    string
+	// Module is the kernel module of MODULE:FUNC ("" when not given), at
+	// ModulePos.
+	Module    string
+	ModulePos token.Position
 	Args      []argSpec // nil: every argument
 	AllArgs   bool
 	Ret       bool
@@ -140,10 +144,26 @@ func parseAnnotation(pos token.Position, text string) (*annotation, error) {
 	}
 	offset := len(text) - len(rest)
 	fields := splitFields(rest)
-	if len(fields) == 0 || fields[0].col != 0 || !isCIdent(fields[0].text) {
-		return nil, posError{at(pos, offset), fmt.Errorf("malformed annotation %q: want %sFUNCTION [args=a,b] [ret] [task] [depth=N] [sleepable]", text, strings.SplitAfter(text, ":")[0])}
+	prefix := strings.SplitAfter(text, ":")[0]
+	want := "[MODULE:]FUNCTION"
+	if a.Kind == runtime.TpBtf {
+		want = "FUNCTION"
 	}
-	a.Target = fields[0].text
+	if len(fields) == 0 || fields[0].col != 0 {
+		return nil, posError{at(pos, offset), fmt.Errorf("malformed annotation %q: want %s%s [args=a,b] [ret] [task] [depth=N] [sleepable]", text, prefix, want)}
+	}
+	target := fields[0].text
+	if module, fn, ok := strings.Cut(target, ":"); ok {
+		if err := a.module(pos, offset, prefix, module, fn); err != nil {
+			return nil, err
+		}
+		target = fn
+		offset += len(module) + 1
+	}
+	if !isCIdent(target) {
+		return nil, posError{at(pos, offset), fmt.Errorf("malformed annotation %q: want %s%s [args=a,b] [ret] [task] [depth=N] [sleepable]", text, prefix, want)}
+	}
+	a.Target = target
 	a.TargetPos = at(pos, offset)
 	seen := map[string]bool{}
 	for _, f := range fields[1:] {
@@ -193,6 +213,30 @@ func parseAnnotation(pos token.Position, text string) (*annotation, error) {
 		}
 	}
 	return a, nil
+}
+
+// module checks the MODULE of MODULE:FUNC, which starts offset bytes
+// into the comment at pos.
+func (a *annotation) module(pos token.Position, offset int, prefix, module, fn string) error {
+	mpos := at(pos, offset)
+	switch {
+	case a.Kind == runtime.TpBtf:
+		return posError{mpos, fmt.Errorf("%q: tracepoints are named without a module (tp_btf attaches to vmlinux's and the loaded modules' tracepoints by name alone)", prefix+module+":"+fn)}
+	case module == "":
+		return posError{mpos, fmt.Errorf("%q: no module before the colon: want %sMODULE:FUNCTION, or %sFUNCTION for vmlinux's", prefix+":"+fn, prefix, prefix)}
+	case module == "vmlinux":
+		return posError{mpos, fmt.Errorf("vmlinux is not a module: write %s%s for vmlinux's function", prefix, fn)}
+	case strings.Contains(module, "-") && fbtf.IsModuleName(strings.ReplaceAll(module, "-", "_")):
+		return posError{mpos, fmt.Errorf("module %s: the kernel names modules with _ where their files have - (write %s)", module, strings.ReplaceAll(module, "-", "_"))}
+	case !fbtf.IsModuleName(module):
+		return posError{mpos, fmt.Errorf("malformed module name %q: want letters, digits and _ as in /sys/kernel/btf/MODULE", module)}
+	case fn == "":
+		return posError{at(mpos, len(module)+1), fmt.Errorf("%q: no function after the module: want %s%s:FUNCTION", prefix+module+":", prefix, module)}
+	case strings.Contains(fn, ":"):
+		return posError{at(mpos, len(module)+1), fmt.Errorf("malformed function %q: want %sMODULE:FUNCTION, one module", fn, prefix)}
+	}
+	a.Module, a.ModulePos = module, mpos
+	return nil
 }
 
 type field struct {

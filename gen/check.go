@@ -27,6 +27,13 @@ type Kernel struct {
 	Release string
 	// Inject is its error-injection list, or nil when unknown.
 	Inject fbtf.ErrorInjection
+	// Modules has the BTF of its modules, built on the spec checked
+	// against; nil: only those a snapshot spec keeps.
+	Modules *fbtf.Modules
+	// NoModule says what a module without BTF there means, a format with
+	// one %s for the module ("not loaded: load it before the probe
+	// (modprobe %s)" when empty).
+	NoModule string
 }
 
 // before reports whether the release is known and older than major.minor.
@@ -45,6 +52,11 @@ func Check(p *Probe, spec *cbtf.Spec, k Kernel) Verdict {
 	inject := k.Inject
 	var v Verdict
 	problem := func(format string, args ...any) { v.Problems = append(v.Problems, fmt.Sprintf(format, args...)) }
+	mods := k.Modules
+	if mods == nil {
+		mods = fbtf.NewModules(spec, nil)
+	}
+	var scope fbtf.Types = mods.Vmlinux()
 	var f *fbtf.Func
 	if p.Kind == runtime.TpBtf {
 		var err error
@@ -53,12 +65,30 @@ func Check(p *Probe, spec *cbtf.Spec, k Kernel) Verdict {
 			return v
 		}
 	} else {
-		val := fbtf.Validate(spec, p.Target, inject)
+		// A vmlinux function is looked for in vmlinux alone: searching
+		// every module (a kernel package has a thousand) for one that
+		// went missing would cost more than it tells.
+		val := fbtf.Validate(mods.Vmlinux(), p.Target, inject)
+		if p.Module != "" {
+			val = mods.Validate(p.Module, p.Target, inject)
+		}
 		if !val.Traceable() {
+			if errors.Is(val.Err, fbtf.ErrNoModule) {
+				hint := k.NoModule
+				if hint == "" {
+					hint = "not loaded: load it before the probe (modprobe %s)"
+				}
+				problem("%v: %s", val.Err, fmt.Sprintf(hint, p.Module))
+				return v
+			}
 			problem("%v", val.Err)
 			return v
 		}
-		f = val.Func
+		f, scope = val.Func, val.Scope
+		if p.Module != "" && val.Module == "" {
+			// The module has no BTF there, but vmlinux has the function.
+			v.Notes = append(v.Notes, val.Notes[0])
+		}
 		switch {
 		case p.Kind == runtime.FmodRet && errors.Is(val.FmodRet, fbtf.ErrUnknownInject):
 			v.Notes = append(v.Notes, "fmod_ret: error-injection list unknown")
@@ -100,7 +130,7 @@ func Check(p *Probe, spec *cbtf.Spec, k Kernel) Verdict {
 		}
 	}
 	for _, u := range p.Uses {
-		m, err := fbtf.ResolveMember(spec, u.Base, u.Path)
+		m, err := fbtf.ResolveMember(scope, u.Base, u.Path)
 		if err != nil {
 			problem("%s.%s: %v (read at %s)", u.Base, u.Path, err, u.Pos.Short())
 			continue

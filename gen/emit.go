@@ -160,13 +160,20 @@ func emitProbe(f *jen.File, p *Probe) {
 	if p.Task != nil {
 		add(p.Task, "Task is the current task (bpf_get_current_task_btf).")
 	}
-	doc(f, "%s is what probe %s sees: %s on\n%s.", p.Context, p.Stub, p.Kind, p.Prototype)
+	if p.Module != "" {
+		doc(f, "%s is what probe %s sees: %s on\n%s\nof kernel module %s.", p.Context, p.Stub, p.Kind, p.Prototype, p.Module)
+	} else {
+		doc(f, "%s is what probe %s sees: %s on\n%s.", p.Context, p.Stub, p.Kind, p.Prototype)
+	}
 	f.Type().Id(p.Context).Struct(fields...)
 
 	info := jen.Dict{
 		jen.Id("Name"):   jen.Lit(p.Stub),
 		jen.Id("Kind"):   jen.Qual(rtPath, kindConsts[p.Kind]),
 		jen.Id("Target"): jen.Lit(p.Target),
+	}
+	if p.Module != "" {
+		info[jen.Id("Module")] = jen.Lit(p.Module)
 	}
 	if p.Sleepable {
 		info[jen.Id("Sleepable")] = jen.True()

@@ -27,10 +27,13 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 
 const output = "fentrygen_gen.go"
 
-// snapshot is the committed BTF every golden case is generated against.
-func snapshot(t *testing.T) *cbtf.Spec {
+// snapshot is the committed BTF every golden case is generated against,
+// unless its "btf" section names another file of testdata/btf.
+func snapshot(t *testing.T) *cbtf.Spec { return snapshotNamed(t, "vmlinux-min.btf") }
+
+func snapshotNamed(t *testing.T, name string) *cbtf.Spec {
 	t.Helper()
-	spec, err := fbtf.LoadFile(filepath.Join("..", "testdata", "btf", "vmlinux-min.btf"))
+	spec, err := fbtf.LoadFile(filepath.Join("..", "testdata", "btf", name))
 	require.NoError(t, err)
 	return spec
 }
@@ -61,9 +64,10 @@ func generate(t *testing.T, dir string, spec *cbtf.Spec, tags ...string) ([]byte
 }
 
 // TestGolden generates each testdata/golden case: a txtar of input files,
-// optional "tags" (build tags, comma-separated) and the expected
-// fentrygen_gen.go with the "warnings" it gave, or the "errors" when nothing
-// is generated.
+// optional "tags" (build tags, comma-separated), optional "btf" (a file of
+// testdata/btf to generate against: modules-min.btf keeps two kernel
+// modules) and the expected fentrygen_gen.go with the "warnings" it gave,
+// or the "errors" when nothing is generated.
 func TestGolden(t *testing.T) {
 	spec := snapshot(t)
 	paths, err := filepath.Glob(filepath.Join("..", "testdata", "golden", "*.txtar"))
@@ -77,7 +81,7 @@ func TestGolden(t *testing.T) {
 			sections := map[string]*txtar.File{}
 			for i, f := range ar.Files {
 				switch f.Name {
-				case output, "errors", "warnings", "tags":
+				case output, "errors", "warnings", "tags", "btf":
 					sections[f.Name] = &ar.Files[i]
 				default:
 					inputs[f.Name] = f.Data
@@ -86,6 +90,10 @@ func TestGolden(t *testing.T) {
 			var tags []string
 			if f := sections["tags"]; f != nil {
 				tags = strings.Split(strings.TrimSpace(string(f.Data)), ",")
+			}
+			spec := spec
+			if f := sections["btf"]; f != nil {
+				spec = snapshotNamed(t, strings.TrimSpace(string(f.Data)))
 			}
 			dir := module(t, inputs)
 			code, diags := generate(t, dir, spec, tags...)
@@ -153,7 +161,7 @@ func TestGeneratedCodeBuilds(t *testing.T) {
 		var tags string
 		for _, f := range ar.Files {
 			switch f.Name {
-			case "warnings":
+			case "warnings", "btf":
 			case "tags":
 				tags = strings.TrimSpace(string(f.Data))
 			default:

@@ -7,6 +7,8 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"golang.org/x/sys/unix"
+
+	fbtf "github.com/fentrygen/fentrygen/btf"
 )
 
 // Kind is how a program attaches to its kernel function.
@@ -86,14 +88,21 @@ func ParseSection(section string) (k Kind, fn string, sleepable bool, err error)
 // Info describes a program: what it attaches to and how.
 type Info struct {
 	// Name is the program's name (at most 15 bytes reach the kernel).
-	Name      string
-	Kind      Kind
-	Target    string
+	Name   string
+	Kind   Kind
+	Target string
+	// Module is the kernel module whose function Target is ("" for
+	// vmlinux's): its BTF types the arguments. The module must be loaded
+	// (or built in) where the program loads.
+	Module    string
 	Sleepable bool
 }
 
-// SectionName is the program's ELF section name.
-func (i Info) SectionName() string { return SectionName(i.Kind, i.Target, i.Sleepable) }
+// SectionName is the program's ELF section name, with libbpf's
+// MODULE:FUNC for a module's function ("fentry/loop:lo_ioctl").
+func (i Info) SectionName() string {
+	return SectionName(i.Kind, fbtf.JoinTarget(i.Module, i.Target), i.Sleepable)
+}
 
 // ProgramSpec wraps finished instructions into a spec ready for
 // ebpf.NewProgram and link.AttachTracing.

@@ -32,8 +32,9 @@ type Options struct {
 	// error carries; 0 means 20.
 	VerifierLines int
 	// Retarget attaches programs, by name, to another kernel function than
-	// their annotation's. Arguments are found again by name there, so a
-	// probe that reads none (a latency probe) fits any function.
+	// their annotation's (MODULE:FUNC for a module's). Arguments are found
+	// again by name there, so a probe that reads none (a latency probe)
+	// fits any function.
 	Retarget map[string]string
 	// Only loads just the programs named (all when empty); the package's
 	// maps are created all the same.
@@ -175,10 +176,10 @@ func only(progs []*Program, names []string) ([]*Program, error) {
 	return out, nil
 }
 
-// retarget is a copy of p attached to fn.
+// retarget is a copy of p attached to fn (MODULE:FUNC for a module's).
 func (p *Program) retarget(fn string) *Program {
 	q := *p
-	q.info.Target = fn
+	q.info.Module, q.info.Target = fbtf.SplitTarget(fn)
 	return &q
 }
 
@@ -209,15 +210,16 @@ func collectionError(infos map[string]Info, target Target, err error, lines int)
 }
 
 func attachError(info Info, target Target, err error) error {
+	what := fbtf.JoinTarget(info.Module, info.Target)
 	// cilium/ebpf turns the kernel's ENOTSUPP into ebpf.ErrNotSupported.
 	if errors.Is(err, errENOTSUPP) || errors.Is(err, ebpf.ErrNotSupported) {
-		if fn, ferr := fbtf.ResolveFunc(target.Spec, info.Target); ferr == nil && !info.Kind.Tracepoint() && fn.NumSlots > fbtf.MaxSlotsX86Pre66 {
+		if fn, _, ferr := target.locate(info); ferr == nil && !info.Kind.Tracepoint() && fn.NumSlots > fbtf.MaxSlotsX86Pre66 {
 			return fmt.Errorf("attach %s to %s on %s: %s takes %d argument slots and this kernel's BPF trampoline takes at most %d (x86-64 before Linux 6.6): %w",
-				info.Kind, info.Target, target.Name, info.Target, fn.NumSlots, fbtf.MaxSlotsX86Pre66, err)
+				info.Kind, what, target.Name, info.Target, fn.NumSlots, fbtf.MaxSlotsX86Pre66, err)
 		}
-		return fmt.Errorf("attach %s to %s on %s: no BPF trampoline on this kernel/arch (ENOTSUPP): %w", info.Kind, info.Target, target.Name, err)
+		return fmt.Errorf("attach %s to %s on %s: no BPF trampoline on this kernel/arch (ENOTSUPP): %w", info.Kind, what, target.Name, err)
 	}
-	return fmt.Errorf("attach %s to %s on %s: %w", info.Kind, info.Target, target.Name, err)
+	return fmt.Errorf("attach %s to %s on %s: %w", info.Kind, what, target.Name, err)
 }
 
 // Map returns the loaded map called name.

@@ -7,6 +7,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+
+	fbtf "github.com/fentrygen/fentrygen/btf"
 )
 
 // exitLabel marks the program's epilogue; filters and Exit jump there.
@@ -331,13 +333,19 @@ func jumpThreading(insns asm.Instructions) asm.Instructions {
 }
 
 // Spec finishes the program and resolves its member paths and argument slots
-// against target.
+// against target: a kernel module's function, and the types the program
+// reads through its arguments, in the module's BTF.
 func (p *Program) Spec(target Target) (*ebpf.ProgramSpec, error) {
 	insns, err := p.Instructions()
 	if err != nil {
 		return nil, err
 	}
-	insns, err = Relocate(insns, target)
+	f, scope, err := target.locate(p.info)
+	if err != nil {
+		return nil, fmt.Errorf("program %s: %w", p.info.Name, err)
+	}
+	known := map[relocation]*fbtf.Func{{fn: p.info.Target, tp: p.info.Kind.Tracepoint()}: f}
+	insns, err = relocate(insns, target, scope, known)
 	if err != nil {
 		return nil, fmt.Errorf("program %s: %w", p.info.Name, err)
 	}

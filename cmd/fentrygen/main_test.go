@@ -72,7 +72,7 @@ func TestDescribe(t *testing.T) {
 
 	_, stderr, err := runIn(t, "", "describe", "-h")
 	assert.NoError(t, err)
-	assert.Contains(t, stderr, "usage: fentrygen describe [-btf file] function")
+	assert.Contains(t, stderr, "usage: fentrygen describe [-btf file] [-btf-module [name=]file]... [module:]function")
 }
 
 func TestDescribeRunningKernel(t *testing.T) {
