@@ -22,12 +22,8 @@ import (
 	"github.com/ulikunitz/xz"
 
 	fbtf "github.com/fentrygen/fentrygen/btf"
+	"github.com/fentrygen/fentrygen/internal/vminit"
 )
-
-// ModuleList is the file, in the guest's /lib/modules/RELEASE, that lists
-// the modules vminit loads before it starts the program: one .ko file
-// name a line, dependencies first.
-const ModuleList = "vmtest.load"
 
 // maxModuleSize bounds a decompressed module file.
 const maxModuleSize = 256 << 20
@@ -250,8 +246,8 @@ func modinfo(data []byte, key string) (string, error) {
 
 // ModuleFiles returns the initramfs files that make vminit load the named
 // modules on each of kernels, dependencies first: for each kernel the
-// modules decompressed under lib/modules/RELEASE/, listed in ModuleList
-// there. A module built into a kernel is left out, and a note says so.
+// modules decompressed under lib/modules/RELEASE/, listed in
+// vminit.ModuleList there. A module built into a kernel is left out, and a note says so.
 func ModuleFiles(kernels []Kernel, names []string) (map[string]File, []string, error) {
 	files := map[string]File{}
 	var notes []string
@@ -303,7 +299,7 @@ func ModuleFiles(kernels []Kernel, names []string) (map[string]File, []string, e
 				return nil, nil, err
 			}
 		}
-		files[path.Join("lib/modules", t.release, ModuleList)] = File{Mode: 0o644, Data: []byte(strings.Join(order, "\n") + "\n")}
+		files[path.Join("lib/modules", t.release, vminit.ModuleList)] = File{Mode: 0o644, Data: []byte(strings.Join(order, "\n") + "\n")}
 	}
 	return files, notes, nil
 }
