@@ -14,6 +14,7 @@ import (
 	"github.com/fentrygen/fentrygen/example/fsdist"
 	"github.com/fentrygen/fentrygen/example/fsslower"
 	"github.com/fentrygen/fentrygen/example/funclatency"
+	"github.com/fentrygen/fentrygen/example/loopwatch"
 	"github.com/fentrygen/fentrygen/example/readlat"
 	"github.com/fentrygen/fentrygen/example/solisten"
 	"github.com/fentrygen/fentrygen/example/tcpconnlat"
@@ -34,6 +35,7 @@ func TestVMEveryExampleProbeLoads(t *testing.T) {
 		"fsdist":      fsdist.Programs(),
 		"fsslower":    fsslower.Programs(),
 		"funclatency": funclatency.Programs(),
+		"loopwatch":   loopwatch.Programs(), // on the loop module's functions
 		"readlat":     readlat.Programs(),
 		"solisten":    solisten.Programs(),
 		"tcpconnlat":  tcpconnlat.Programs(),
