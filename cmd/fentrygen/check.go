@@ -133,7 +133,12 @@ func sharedColumns(files []string, testKernels bool) ([]kernelColumn, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, kernelColumn{name: filepath.Base(f), spec: spec, kernel: gen.Kernel{Modules: modulesOf(spec, f, nil)}})
+		name := filepath.Base(f)
+		if name == "vmlinux" {
+			// A copy of /sys/kernel/btf: the folder names the kernel.
+			name = filepath.Base(filepath.Dir(f))
+		}
+		out = append(out, kernelColumn{name: name, spec: spec, kernel: gen.Kernel{Modules: modulesOf(spec, f, nil)}})
 	}
 	if testKernels {
 		ks, err := vmboot.Kernels()
