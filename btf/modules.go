@@ -312,12 +312,17 @@ func (m *Modules) Scope(name string) (Types, error) {
 // FuncModules lists the modules whose BTF defines a function called fn,
 // reading every module's BTF there is. Modules whose BTF does not read
 // are skipped; the error joins why.
-func (m *Modules) FuncModules(fn string) ([]string, error) {
+func (m *Modules) FuncModules(fn string) ([]string, error) { return m.funcModules(fn, false) }
+
+// funcModules is FuncModules; cheap leaves out the modules of a source
+// that cannot tell cheaply whether a module's BTF has the name.
+func (m *Modules) funcModules(fn string, cheap bool) ([]string, error) {
 	var out []string
 	var errs []error
 	nf, _ := m.src.(nameFinder)
 	for _, name := range m.Names() {
-		if nf != nil && !slices.Contains(m.pinned, name) && !nf.mayName(name, fn) {
+		pinned := slices.Contains(m.pinned, name)
+		if !pinned && (nf != nil && !nf.mayName(name, fn) || nf == nil && cheap) {
 			continue
 		}
 		mod, err := m.Module(name)

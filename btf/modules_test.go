@@ -50,7 +50,7 @@ func TestModulesRealKernels(t *testing.T) {
 func TestModuleDir(t *testing.T) {
 	for _, k := range vmtest.Kernels(t) {
 		t.Run(k.Name, func(t *testing.T) {
-			base, err := k.BTF()
+			base, err := vmtest.KernelBTF(k)
 			require.NoError(t, err)
 			dir := t.TempDir()
 			for _, name := range []string{"dummy", "loop"} {
@@ -85,7 +85,7 @@ func TestModuleOnOtherKernel(t *testing.T) {
 	kernels := vmtest.Kernels(t)
 	ko, err := kernels[0].ModuleFile("loop")
 	require.NoError(t, err)
-	base, err := kernels[1].BTF()
+	base, err := vmtest.KernelBTF(kernels[1])
 	require.NoError(t, err)
 	_, err = fbtf.LoadModuleBytes("loop.ko", ko, base)
 	assert.ErrorContains(t, err, "loop.ko: invalid BTF, or split BTF on another vmlinux's")

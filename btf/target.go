@@ -85,7 +85,7 @@ func (m *Modules) locate(mod, fn string) (*Func, string, string, error) {
 		err = fmt.Errorf("module %s: %w", mod, err)
 		if _, verr := ResolveFunc(vmlinux, fn); verr == nil {
 			err = fmt.Errorf("%w; vmlinux has %s: write it without %s:", err, fn, mod)
-		} else if in, _ := m.FuncModules(fn); len(in) > 0 {
+		} else if in, _ := m.funcModules(fn, true); len(in) > 0 {
 			err = fmt.Errorf("%w; module %s has it: write %s:%s", err, in[0], in[0], fn)
 		}
 	}

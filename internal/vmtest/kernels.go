@@ -2,6 +2,7 @@ package vmtest
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/cilium/ebpf/btf"
@@ -29,13 +30,22 @@ func KernelModules(t testing.TB) map[string]*fbtf.Modules {
 	t.Helper()
 	out := map[string]*fbtf.Modules{}
 	for _, k := range Kernels(t) {
-		spec, err := k.BTF()
+		spec, err := KernelBTF(k)
 		if err != nil {
 			t.Fatal(err)
 		}
 		out[k.Name] = fbtf.NewModules(spec, k.ModuleBTF())
 	}
 	return out
+}
+
+var kernelBTFs sync.Map // Kernel.Package -> func() (*btf.Spec, error)
+
+// KernelBTF is k.BTF(), decoded once per process (a kernel's takes
+// seconds): share it, do not change it.
+func KernelBTF(k vmboot.Kernel) (*btf.Spec, error) {
+	f, _ := kernelBTFs.LoadOrStore(k.Package, sync.OnceValues(k.BTF))
+	return f.(func() (*btf.Spec, error))()
 }
 
 // Kernels returns the test kernels (downloading any missing), skipping as
