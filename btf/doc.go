@@ -26,3 +26,7 @@ package btf
 //go:generate go run ../internal/cmd/kernelbtf -kernel 6.12 -o ../testdata/btf/.kernel-6.12 loop dummy
 //go:generate go run ../cmd/fentrygen snapshot -btf ../testdata/btf/.kernel-6.12/vmlinux -o ../testdata/btf/modules-min.btf loop:loop_control_ioctl loop:loop_get_status loop:lo_ioctl dummy:dummy_xmit vfs_read tcp_v4_connect
 //go:generate rm -r ../testdata/btf/.kernel-6.12
+//
+// A kernel with loop built in (as the 6.18 it was cut from has it):
+//
+//go:generate go run ../cmd/fentrygen snapshot -btf /sys/kernel/btf/vmlinux -o ../testdata/btf/loop-builtin.btf loop_control_ioctl

@@ -130,9 +130,12 @@ func (b *builder) target(a *annotation) (f *fbtf.Func, module string, scope fbtf
 		b.diags.errorf(pos, "%s: %v%s", a.Kind, v.Err, moduleHint(v.Err, a.Module))
 		return nil, "", nil
 	}
+	module = v.Module
 	if a.Module != "" && v.Module == "" {
-		// Module has no BTF, yet vmlinux has the function: built in?
+		// Module has no BTF, yet vmlinux has the function: built in? The
+		// program stays the module's, for kernels where it is one.
 		b.diags.warnf(a.ModulePos, "%s: %s", a.Kind, v.Notes[0])
+		module = a.Module
 	}
 	if a.Kind == runtime.FmodRet && v.FmodRet != nil {
 		if !errors.Is(v.FmodRet, fbtf.ErrUnknownInject) {
@@ -141,7 +144,7 @@ func (b *builder) target(a *annotation) (f *fbtf.Func, module string, scope fbtf
 		}
 		b.diags.warnf(a.TargetPos, "fmod_ret: %v; the kernel refuses the attach unless %s allows error injection", v.FmodRet, a.Target)
 	}
-	return v.Func, v.Module, v.Scope
+	return v.Func, module, v.Scope
 }
 
 // moduleHint tells how to give the BTF of a module that has none at hand.
