@@ -67,14 +67,15 @@ func snapshotModules(spec *cbtf.Spec) []string {
 	if spec == nil {
 		return nil
 	}
-	var marker *cbtf.Struct
-	if spec.TypeByName(modulesMarker, &marker) != nil {
-		return nil
-	}
+	types, _ := spec.AnyTypesByName(modulesMarker)
 	var out []string
-	for _, name := range marker.Tags {
-		if IsModuleName(name) {
-			out = append(out, name)
+	for _, t := range types {
+		if marker, ok := t.(*cbtf.Struct); ok {
+			for _, name := range marker.Tags {
+				if IsModuleName(name) {
+					out = append(out, name)
+				}
+			}
 		}
 	}
 	slices.Sort(out)
