@@ -88,7 +88,7 @@ type Func struct {
 // ResolveFunc looks up name in spec and lays out its arguments. Errors wrap
 // ErrNotFound (with near-miss names), ErrNotFunction, ErrAmbiguous,
 // ErrVariadic, ErrArgTooLarge or ErrTooManyArgs.
-func ResolveFunc(spec *cbtf.Spec, name string) (*Func, error) {
+func ResolveFunc(spec Types, name string) (*Func, error) {
 	types, err := spec.AnyTypesByName(name)
 	if errors.Is(err, cbtf.ErrNotFound) {
 		return nil, notFound(spec, name)
@@ -114,7 +114,7 @@ func ResolveFunc(spec *cbtf.Spec, name string) (*Func, error) {
 	return layout(funcs[0])
 }
 
-func notFound(spec *cbtf.Spec, name string) error {
+func notFound(spec Types, name string) error {
 	near := NearNames(spec, name, 3, func(t cbtf.Type) bool { _, ok := t.(*cbtf.Func); return ok })
 	if len(near) == 0 {
 		return fmt.Errorf("function %s: %w", name, ErrNotFound)

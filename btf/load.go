@@ -45,6 +45,16 @@ func LoadFile(path string) (*cbtf.Spec, error) {
 }
 
 func loadFile(path string) (*cbtf.Spec, error) {
+	raw, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return parse(raw, nil)
+}
+
+// readFile returns the raw BTF in the file at path: the file itself, or
+// the .BTF section of an ELF file, bounded by MaxFileSize.
+func readFile(path string) ([]byte, error) {
 	// Stat before opening: opening a FIFO blocks, opening a device may do
 	// anything.
 	st, err := os.Stat(path)
@@ -67,13 +77,13 @@ func loadFile(path string) (*cbtf.Spec, error) {
 	if err := regular(st); err != nil {
 		return nil, err
 	}
-	var magic [4]byte
-	if n, _ := f.ReadAt(magic[:], 0); n == len(magic) && string(magic[:]) == elf.ELFMAG {
-		raw, err := elfBTF(f)
-		if err != nil {
-			return nil, err
-		}
-		return parse(raw)
+	var magic [6]byte
+	n, _ := f.ReadAt(magic[:], 0)
+	if n >= 4 && string(magic[:4]) == elf.ELFMAG {
+		return elfBTF(f)
+	}
+	if err := compressed(magic[:n]); err != nil {
+		return nil, err
 	}
 	if st.Size() > MaxFileSize {
 		return nil, tooLarge("file", st.Size())
@@ -85,7 +95,22 @@ func loadFile(path string) (*cbtf.Spec, error) {
 	if len(raw) > MaxFileSize {
 		return nil, tooLarge("file", int64(len(raw)))
 	}
-	return parse(raw)
+	return raw, nil
+}
+
+// compressed refuses a compressed file (a kernel module as distributions
+// ship it, loop.ko.xz) with a hint, rather than as invalid BTF.
+func compressed(magic []byte) error {
+	for _, c := range []struct{ magic, name, tool string }{
+		{"\xfd7zXZ\x00", "xz", "xz -dk"},
+		{"\x28\xb5\x2f\xfd", "zstd", "zstd -d"},
+		{"\x1f\x8b", "gzip", "gunzip -k"},
+	} {
+		if bytes.HasPrefix(magic, []byte(c.magic)) {
+			return fmt.Errorf("is compressed with %s: decompress it first (%s FILE) and read the result", c.name, c.tool)
+		}
+	}
+	return nil
 }
 
 // LoadBytes reads BTF from data, raw or ELF, and checks it as LoadFile
@@ -99,17 +124,25 @@ func LoadBytes(name string, data []byte) (*cbtf.Spec, error) {
 }
 
 func loadBytes(data []byte) (*cbtf.Spec, error) {
+	raw, err := readBytes(data)
+	if err != nil {
+		return nil, err
+	}
+	return parse(raw, nil)
+}
+
+// readBytes is readFile for data in memory.
+func readBytes(data []byte) ([]byte, error) {
 	if bytes.HasPrefix(data, []byte(elf.ELFMAG)) {
-		raw, err := elfBTF(bytes.NewReader(data))
-		if err != nil {
-			return nil, err
-		}
-		return parse(raw)
+		return elfBTF(bytes.NewReader(data))
+	}
+	if err := compressed(data); err != nil {
+		return nil, err
 	}
 	if len(data) > MaxFileSize {
 		return nil, tooLarge("input", int64(len(data)))
 	}
-	return parse(data)
+	return data, nil
 }
 
 // regular refuses anything but a regular file.
@@ -184,14 +217,22 @@ func elfBTF(r io.ReaderAt) (raw []byte, err error) {
 	return raw, nil
 }
 
-// parse decodes raw BTF and checks it.
-func parse(raw []byte) (spec *cbtf.Spec, err error) {
+// parse decodes raw BTF, split on base when base is not nil, and checks
+// it.
+func parse(raw []byte, base *cbtf.Spec) (spec *cbtf.Spec, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			spec, err = nil, fmt.Errorf("invalid BTF: cilium/ebpf failed to decode it: %v", p)
 		}
 	}()
-	spec, err = cbtf.LoadSpecFromReader(bytes.NewReader(raw))
+	if base != nil {
+		spec, err = cbtf.LoadSplitSpecFromReader(bytes.NewReader(raw), base)
+		if err != nil {
+			return nil, fmt.Errorf("invalid BTF, or split BTF on another vmlinux's (a module's BTF builds on the vmlinux BTF of the same kernel build): %w", escaped{err})
+		}
+	} else {
+		spec, err = cbtf.LoadSpecFromReader(bytes.NewReader(raw))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("invalid BTF: %w", escaped{err})
 	}

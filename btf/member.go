@@ -46,7 +46,7 @@ func (m *Member) IsBitfield() bool { return m.BitSize > 0 }
 
 // LookupComposite finds the struct or union called name (a typedef of one is
 // followed).
-func LookupComposite(spec *cbtf.Spec, name string) (cbtf.Type, error) {
+func LookupComposite(spec Types, name string) (cbtf.Type, error) {
 	types, err := spec.AnyTypesByName(name)
 	if err != nil && !errors.Is(err, cbtf.ErrNotFound) {
 		return nil, err
@@ -85,7 +85,7 @@ func LookupComposite(spec *cbtf.Spec, name string) (cbtf.Type, error) {
 
 // ResolveMember resolves path ("__sk_common.skc_daddr") from the struct or
 // union called typeName in spec.
-func ResolveMember(spec *cbtf.Spec, typeName, path string) (*Member, error) {
+func ResolveMember(spec Types, typeName, path string) (*Member, error) {
 	t, err := LookupComposite(spec, typeName)
 	if err != nil {
 		return nil, err

@@ -11,7 +11,7 @@ import (
 // close to name: the smallest edit distances first, then names that contain
 // it. Only C identifiers are offered. It walks the whole spec (up to the
 // first type that does not decode), so keep it for error paths.
-func NearNames(spec *cbtf.Spec, name string, max int, keep func(cbtf.Type) bool) []string {
+func NearNames(spec Types, name string, max int, keep func(cbtf.Type) bool) []string {
 	var names []string
 	for t, err := range spec.All() {
 		if err != nil {

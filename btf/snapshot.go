@@ -2,42 +2,72 @@ package btf
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"slices"
 
 	cbtf "github.com/cilium/ebpf/btf"
 )
 
 // SnapshotOptions selects what a snapshot keeps.
 type SnapshotOptions struct {
-	// Funcs are the kernel functions whose prototypes are kept.
+	// Funcs are the kernel functions whose prototypes are kept: FUNC, of
+	// vmlinux or else of the one module that defines it, or MODULE:FUNC.
 	Funcs []string
 	// Tracepoints are the tracepoints (sched_process_exec) whose
 	// prototypes, the typedefs btf_trace_NAME, are kept.
 	Tracepoints []string
 	// Types are further structs or unions kept by name (for example
-	// sockaddr_in, which code casts a struct sockaddr * to).
+	// sockaddr_in, which code casts a struct sockaddr * to), MODULE:NAME
+	// for a module's own.
 	Types []string
 	// Depth is how many pointer hops from a root keep their target; a
 	// pointer further away becomes void *. Zero keeps every pointer.
 	Depth int
+	// Modules has the BTF of the kernel's modules, on the spec given to
+	// Snapshot; nil: those a snapshot spec keeps. A module's types are
+	// kept tagged with the module, in the one blob.
+	Modules *Modules
 }
 
 // Snapshot marshals the types reachable from opts' roots into a raw BTF blob
 // that [LoadFile] and cilium/ebpf's btf.LoadSpecFromReader read back. Pointers
 // to function prototypes always become void *: nothing reads through them.
+// Types of kernel modules are kept in the same blob, marked as the
+// module's (see [NewModules]).
 func Snapshot(spec *cbtf.Spec, opts SnapshotOptions) ([]byte, error) {
+	mods := opts.Modules
+	switch {
+	case mods == nil:
+		mods = NewModules(spec, nil)
+	case mods.Base() != spec:
+		return nil, errors.New("snapshot: the modules' BTF builds on another spec than the one given")
+	}
 	var roots []cbtf.Type
+	used := map[string]Types{}
 	for _, name := range opts.Funcs {
-		fn, err := ResolveFunc(spec, name)
+		mod, fn := SplitTarget(name)
+		v := mods.Validate(mod, fn, nil)
+		if v.Func == nil {
+			return nil, fmt.Errorf("snapshot: %w", v.Err)
+		}
+		if v.Module != "" {
+			used[v.Module], _ = mods.Module(v.Module)
+		}
+		roots = append(roots, v.Func.BTF)
+	}
+	for _, name := range opts.Types {
+		mod, typ := SplitTarget(name)
+		scope, err := mods.Scope(mod)
 		if err != nil {
 			return nil, fmt.Errorf("snapshot: %w", err)
 		}
-		roots = append(roots, fn.BTF)
-	}
-	for _, name := range opts.Types {
-		t, err := LookupComposite(spec, name)
+		t, err := LookupComposite(scope, typ)
 		if err != nil {
 			return nil, fmt.Errorf("snapshot: %w", err)
+		}
+		if mod != "" {
+			used[mod], _ = mods.Module(mod)
 		}
 		roots = append(roots, t)
 	}
@@ -62,9 +92,22 @@ func Snapshot(spec *cbtf.Spec, opts SnapshotOptions) ([]byte, error) {
 			roots = append(roots, fn)
 		}
 	}
-	copies := cutCopy(roots, opts.Depth)
+	copies, copied := cutCopy(roots, opts.Depth)
 	for _, j := range joints {
 		copies[j.typedef].(*cbtf.Typedef).Type.(*cbtf.Pointer).Target = copies[j.proto]
+	}
+	if len(used) > 0 {
+		var names []string
+		for orig, c := range copied {
+			if mod := mods.owner(orig, used); mod != "" && moduleTag(c) == "" {
+				setModuleTag(c, mod)
+			}
+		}
+		for name := range used {
+			names = append(names, name)
+		}
+		slices.Sort(names)
+		copies = append(copies, modulesMarkerType(names))
 	}
 	// Never write what LoadFile would refuse (nor hand cilium/ebpf's
 	// marshaller a type that refers to none: it panics).
@@ -85,8 +128,9 @@ type pending struct {
 }
 
 // cutCopy copies roots and everything they reach breadth first, so that a
-// type is copied at the smallest pointer depth it is reached at.
-func cutCopy(roots []cbtf.Type, maxDepth int) []cbtf.Type {
+// type is copied at the smallest pointer depth it is reached at. It
+// returns the roots' copies, and every copy by its original.
+func cutCopy(roots []cbtf.Type, maxDepth int) ([]cbtf.Type, map[cbtf.Type]cbtf.Type) {
 	copied := map[cbtf.Type]cbtf.Type{}
 	out := make([]cbtf.Type, len(roots))
 	var queue []pending
@@ -117,7 +161,7 @@ func cutCopy(roots []cbtf.Type, maxDepth int) []cbtf.Type {
 			queue = append(queue, pending{slot, kids[i], p.depth})
 		}
 	}
-	return out
+	return out, copied
 }
 
 // shallowCopy copies t without its children, and returns the original

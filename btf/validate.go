@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-
-	cbtf "github.com/cilium/ebpf/btf"
 )
 
 // ErrorInjectionListPath lists the functions that allow error injection
@@ -77,6 +75,11 @@ func ParseErrorInjection(r io.Reader) (ErrorInjection, error) {
 // Verdict says which attach kinds a function supports, and why not.
 type Verdict struct {
 	Func *Func
+	// Module is the kernel module whose BTF defines Func, "" for vmlinux;
+	// Scope is where the probe's types are looked up: Module's, then
+	// vmlinux's (set by [Modules.Validate]).
+	Module string
+	Scope  Types
 	// Err is why the function cannot be traced at all; nil when it can.
 	Err error
 	// Fentry, Fexit and FmodRet are nil when that kind is allowed; an
@@ -91,14 +94,25 @@ func (v *Verdict) Traceable() bool { return v.Err == nil }
 
 // Validate tells whether name can be the target of fentry, fexit and fmod_ret
 // programs. inject is the error-injection list, or nil when it is unknown.
-func Validate(spec *cbtf.Spec, name string, inject ErrorInjection) *Verdict {
-	v := &Verdict{}
+func Validate(spec Types, name string, inject ErrorInjection) *Verdict {
 	fn, err := ResolveFunc(spec, name)
 	if err != nil {
-		v.Err = err
-		v.Fentry, v.Fexit, v.FmodRet = err, err, err
-		return v
+		return failed(err)
 	}
+	v := judge(fn, inject)
+	v.Scope = spec
+	return v
+}
+
+// failed is the verdict on a function that cannot be traced at all.
+func failed(err error) *Verdict {
+	return &Verdict{Err: err, Fentry: err, Fexit: err, FmodRet: err}
+}
+
+// judge tells which attach kinds fn supports.
+func judge(fn *Func, inject ErrorInjection) *Verdict {
+	name := fn.Name
+	v := &Verdict{}
 	v.Func = fn
 	if denied[name] {
 		v.Err = fmt.Errorf("%s: %w", name, ErrDenied)

@@ -7,5 +7,6 @@ import (
 )
 
 // TestMain lets vmtest boot each test kernel once for all of this
-// package's TestVM* tests.
-func TestMain(m *testing.M) { vmtest.Main(m) }
+// package's TestVM* tests, with the loop module loaded for loopwatch's
+// probes.
+func TestMain(m *testing.M) { vmtest.Main(m, vmtest.Modules("loop")) }

@@ -16,6 +16,7 @@ import (
 	"github.com/fentrygen/fentrygen/example/fsslower"
 	"github.com/fentrygen/fentrygen/example/funclatency"
 	"github.com/fentrygen/fentrygen/example/klockstat"
+	"github.com/fentrygen/fentrygen/example/loopwatch"
 	"github.com/fentrygen/fentrygen/example/readahead"
 	"github.com/fentrygen/fentrygen/example/readlat"
 	"github.com/fentrygen/fentrygen/example/sessionlat"
@@ -41,6 +42,7 @@ func TestVMEveryExampleProbeLoads(t *testing.T) {
 		"fsslower":    fsslower.Programs(),
 		"funclatency": funclatency.Programs(),
 		"klockstat":   klockstat.Programs(),
+		"loopwatch":   loopwatch.Programs(), // on the loop module's functions
 		"readahead":   readahead.Programs(),
 		"readlat":     readlat.Programs(),
 		"sessionlat":  sessionlat.Programs(),

@@ -24,12 +24,16 @@ type annotation struct {
 	// its position in TargetsPos; Target is then the list as written.
 	Targets    []string
 	TargetsPos []token.Position
-	Args       []argSpec // nil: every argument
-	AllArgs    bool
-	Ret        bool
-	Task       bool
-	Depth      int // 0: only what the stubs use
-	Sleepable  bool
+	// Module is the kernel module of MODULE:FUNC ("" when not given), at
+	// ModulePos.
+	Module    string
+	ModulePos token.Position
+	Args      []argSpec // nil: every argument
+	AllArgs   bool
+	Ret       bool
+	Task      bool
+	Depth     int // 0: only what the stubs use
+	Sleepable bool
 	// Cookie is an fsession's cookie type (u64 when not given).
 	Cookie string
 }
@@ -151,16 +155,32 @@ func parseAnnotation(pos token.Position, text string) (*annotation, error) {
 	}
 	offset := len(text) - len(rest)
 	fields := splitFields(rest)
+	prefix := strings.SplitAfter(text, ":")[0]
+	want := "[MODULE:]FUNCTION"
+	if a.Kind == runtime.TpBtf {
+		want = "FUNCTION"
+	}
 	optionList := "[args=a,b] [ret] [task] [depth=N] [sleepable]"
 	if a.Kind == runtime.Fsession {
 		optionList += " [cookie=TYPE]"
 	}
 	if len(fields) == 0 || fields[0].col != 0 || fields[0].text == "" {
-		return nil, posError{at(pos, offset), fmt.Errorf("malformed annotation %q: want %sFUNCTION %s", text, strings.SplitAfter(text, ":")[0], optionList)}
+		return nil, posError{at(pos, offset), fmt.Errorf("malformed annotation %q: want %s%s %s", text, prefix, want, optionList)}
 	}
-	a.Target = fields[0].text
+	target := fields[0].text
+	if module, fn, ok := strings.Cut(target, ":"); ok {
+		if err := a.module(pos, offset, prefix, module, fn); err != nil {
+			return nil, err
+		}
+		target = fn
+		offset += len(module) + 1
+	}
+	a.Target = target
 	a.TargetPos = at(pos, offset)
-	if !isCIdent(a.Target) {
+	if !isCIdent(target) {
+		if a.Module != "" {
+			return nil, posError{a.TargetPos, fmt.Errorf("%q: a module's functions are probed one per probe: no list or pattern after %s:", a.Module+":"+target, a.Module)}
+		}
 		if err := a.parseTargets(text, optionList); err != nil {
 			return nil, err
 		}
@@ -288,6 +308,30 @@ func cookieGoType(c string) string {
 		return "uint" + c[1:]
 	}
 	return "int" + c[1:]
+}
+
+// module checks the MODULE of MODULE:FUNC, which starts offset bytes
+// into the comment at pos.
+func (a *annotation) module(pos token.Position, offset int, prefix, module, fn string) error {
+	mpos := at(pos, offset)
+	switch {
+	case a.Kind == runtime.TpBtf:
+		return posError{mpos, fmt.Errorf("%q: tracepoints are named without a module (tp_btf attaches to vmlinux's and the loaded modules' tracepoints by name alone)", prefix+module+":"+fn)}
+	case module == "":
+		return posError{mpos, fmt.Errorf("%q: no module before the colon: want %sMODULE:FUNCTION, or %sFUNCTION for vmlinux's", prefix+":"+fn, prefix, prefix)}
+	case module == "vmlinux":
+		return posError{mpos, fmt.Errorf("vmlinux is not a module: write %s%s for vmlinux's function", prefix, fn)}
+	case strings.Contains(module, "-") && fbtf.IsModuleName(strings.ReplaceAll(module, "-", "_")):
+		return posError{mpos, fmt.Errorf("module %s: the kernel names modules with _ where their files have - (write %s)", module, strings.ReplaceAll(module, "-", "_"))}
+	case !fbtf.IsModuleName(module):
+		return posError{mpos, fmt.Errorf("malformed module name %q: want letters, digits and _ as in /sys/kernel/btf/MODULE", module)}
+	case fn == "":
+		return posError{at(mpos, len(module)+1), fmt.Errorf("%q: no function after the module: want %s%s:FUNCTION", prefix+module+":", prefix, module)}
+	case strings.Contains(fn, ":"):
+		return posError{at(mpos, len(module)+1), fmt.Errorf("malformed function %q: want %sMODULE:FUNCTION, one module", fn, prefix)}
+	}
+	a.Module, a.ModulePos = module, mpos
+	return nil
 }
 
 type field struct {

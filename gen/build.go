@@ -24,6 +24,9 @@ type Options struct {
 	Inject fbtf.ErrorInjection
 	// BTFName says where spec came from, for -debug-model.
 	BTFName string
+	// Modules has the BTF of kernel modules, built on spec, for probes on
+	// their functions; nil: only the modules a snapshot spec keeps.
+	Modules *fbtf.Modules
 }
 
 // Build resolves the annotations of in against spec into a model, in
@@ -34,9 +37,14 @@ type Options struct {
 // when there are errors. A model that is returned compiles with the
 // package.
 func Build(in *Input, spec *cbtf.Spec, opts Options) (*Model, Diagnostics) {
+	mods := opts.Modules
+	if mods == nil {
+		mods = fbtf.NewModules(spec, nil)
+	}
 	b := &builder{
 		in:       in,
 		spec:     spec,
+		mods:     mods,
 		opts:     opts,
 		acc:      newAccessors(spec),
 		viewUsed: map[string]bool{},
@@ -70,6 +78,7 @@ func Build(in *Input, spec *cbtf.Spec, opts Options) (*Model, Diagnostics) {
 type builder struct {
 	in    *Input
 	spec  *cbtf.Spec
+	mods  *fbtf.Modules
 	opts  Options
 	diags diags
 	model *Model

@@ -32,6 +32,13 @@ type Kernel struct {
 	Release string
 	// Inject is its error-injection list, or nil when unknown.
 	Inject fbtf.ErrorInjection
+	// Modules has the BTF of its modules, built on the spec checked
+	// against; nil: only those a snapshot spec keeps.
+	Modules *fbtf.Modules
+	// NoModule says what a module without BTF there means, a format with
+	// one %s for the module ("not loaded: load it before the probe
+	// (modprobe %s)" when empty).
+	NoModule string
 }
 
 // before reports whether the release is known and older than major.minor.
@@ -50,9 +57,14 @@ func Check(p *Probe, spec *cbtf.Spec, k Kernel) Verdict {
 	inject := k.Inject
 	var v Verdict
 	problem := func(format string, args ...any) { v.Problems = append(v.Problems, fmt.Sprintf(format, args...)) }
-	if p.Multi != nil {
-		return checkMulti(p, spec, k)
+	mods := k.Modules
+	if mods == nil {
+		mods = fbtf.NewModules(spec, nil)
 	}
+	if p.Multi != nil {
+		return checkMulti(p, spec, mods.Vmlinux(), k)
+	}
+	var scope fbtf.Types = mods.Vmlinux()
 	var f *fbtf.Func
 	if p.Kind == runtime.TpBtf {
 		var err error
@@ -61,12 +73,30 @@ func Check(p *Probe, spec *cbtf.Spec, k Kernel) Verdict {
 			return v
 		}
 	} else {
-		val := fbtf.Validate(spec, p.Target, inject)
+		// A vmlinux function is looked for in vmlinux alone: searching
+		// every module (a kernel package has a thousand) for one that
+		// went missing would cost more than it tells.
+		val := fbtf.Validate(mods.Vmlinux(), p.Target, inject)
+		if p.Module != "" {
+			val = mods.Validate(p.Module, p.Target, inject)
+		}
 		if !val.Traceable() {
+			if errors.Is(val.Err, fbtf.ErrNoModule) {
+				hint := k.NoModule
+				if hint == "" {
+					hint = "not loaded: load it before the probe (modprobe %s)"
+				}
+				problem("%v: %s", val.Err, fmt.Sprintf(hint, p.Module))
+				return v
+			}
 			problem("%v", val.Err)
 			return v
 		}
-		f = val.Func
+		f, scope = val.Func, val.Scope
+		if p.Module != "" && val.Module == "" {
+			// The module has no BTF there, but vmlinux has the function.
+			v.Notes = append(v.Notes, val.Notes[0])
+		}
 		if (p.Kind == runtime.Fexit || p.Kind == runtime.Fsession) && val.Fexit != nil {
 			problem("%v", val.Fexit)
 		}
@@ -91,7 +121,7 @@ func Check(p *Probe, spec *cbtf.Spec, k Kernel) Verdict {
 		}
 	}
 	checkArgs(p, f, problem)
-	checkUses(p, spec, &v)
+	checkUses(p, scope, &v)
 	return v
 }
 
@@ -100,7 +130,7 @@ func Check(p *Probe, spec *cbtf.Spec, k Kernel) Verdict {
 // in each function, and how it attaches there: one tracing multi-link,
 // whose program reads each argument from one slot in every function, or
 // one link per function.
-func checkMulti(p *Probe, spec *cbtf.Spec, k Kernel) Verdict {
+func checkMulti(p *Probe, spec *cbtf.Spec, vmlinux fbtf.Types, k Kernel) Verdict {
 	var v Verdict
 	problem := func(format string, args ...any) { v.Problems = append(v.Problems, fmt.Sprintf(format, args...)) }
 	m, err := fbtf.MatchFuncs(spec, p.Multi.Targets, p.Kind == runtime.Fexit)
@@ -153,7 +183,7 @@ func checkMulti(p *Probe, spec *cbtf.Spec, k Kernel) Verdict {
 			}
 		}
 	}
-	checkUses(p, spec, &v)
+	checkUses(p, vmlinux, &v)
 	return v
 }
 
@@ -187,11 +217,11 @@ func checkArgs(p *Probe, f *fbtf.Func, problem func(format string, args ...any))
 	}
 }
 
-// checkUses checks the member paths p follows in spec.
-func checkUses(p *Probe, spec *cbtf.Spec, v *Verdict) {
+// checkUses checks the member paths p follows in scope.
+func checkUses(p *Probe, scope fbtf.Types, v *Verdict) {
 	problem := func(format string, args ...any) { v.Problems = append(v.Problems, fmt.Sprintf(format, args...)) }
 	for _, u := range p.Uses {
-		m, err := fbtf.ResolveMember(spec, u.Base, u.Path)
+		m, err := fbtf.ResolveMember(scope, u.Base, u.Path)
 		if err != nil {
 			problem("%s.%s: %v (read at %s)", u.Base, u.Path, err, u.Pos.Short())
 			continue

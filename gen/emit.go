@@ -146,7 +146,11 @@ func emitProbe(f *jen.File, p *Probe) {
 		return
 	}
 	fields, values := contextFields(p, p.Args, p.Ret, p.Task)
-	doc(f, "%s is what probe %s sees: %s on\n%s.", p.Context, p.Stub, p.Kind, p.Prototype)
+	if p.Module != "" {
+		doc(f, "%s is what probe %s sees: %s on\n%s\nof kernel module %s.", p.Context, p.Stub, p.Kind, p.Prototype, p.Module)
+	} else {
+		doc(f, "%s is what probe %s sees: %s on\n%s.", p.Context, p.Stub, p.Kind, p.Prototype)
+	}
 	f.Type().Id(p.Context).Struct(fields...)
 
 	doc(f, "%s builds probe %s by running its stub; member paths are\nresolved when the program is loaded.", p.ProgramFunc, p.Stub)
@@ -193,6 +197,9 @@ func probeInfo(p *Probe) jen.Dict {
 		jen.Id("Name"):   jen.Lit(p.Stub),
 		jen.Id("Kind"):   jen.Qual(rtPath, kindConsts[p.Kind]),
 		jen.Id("Target"): jen.Lit(p.Target),
+	}
+	if p.Module != "" {
+		info[jen.Id("Module")] = jen.Lit(p.Module)
 	}
 	if p.Sleepable {
 		info[jen.Id("Sleepable")] = jen.True()

@@ -27,10 +27,13 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 
 const output = "fentrygen_gen.go"
 
-// snapshot is the committed BTF every golden case is generated against.
-func snapshot(t *testing.T) *cbtf.Spec {
+// snapshot is the committed BTF every golden case is generated against,
+// unless its "btf" section names another file of testdata/btf.
+func snapshot(t *testing.T) *cbtf.Spec { return snapshotNamed(t, "vmlinux-min.btf") }
+
+func snapshotNamed(t *testing.T, name string) *cbtf.Spec {
 	t.Helper()
-	spec, err := fbtf.LoadFile(filepath.Join("..", "testdata", "btf", "vmlinux-min.btf"))
+	spec, err := fbtf.LoadFile(filepath.Join("..", "testdata", "btf", name))
 	require.NoError(t, err)
 	return spec
 }
@@ -61,10 +64,11 @@ func generate(t *testing.T, dir string, spec *cbtf.Spec, tags ...string) ([]byte
 }
 
 // TestGolden generates each testdata/golden case: a txtar of input files,
-// optional "tags" (build tags, comma-separated), an optional "btf" (a
-// snapshot of testdata/btf instead of vmlinux-min.btf) and the expected
-// fentrygen_gen.go with the "warnings" it gave, or the "errors" when nothing
-// is generated.
+// optional "tags" (build tags, comma-separated), optional "btf" (a file of
+// testdata/btf to generate against instead of vmlinux-min.btf:
+// modules-min.btf keeps two kernel modules, vfs.btf the vfs_* functions)
+// and the expected fentrygen_gen.go with the "warnings" it gave, or the
+// "errors" when nothing is generated.
 func TestGolden(t *testing.T) {
 	spec := snapshot(t)
 	paths, err := filepath.Glob(filepath.Join("..", "testdata", "golden", "*.txtar"))
@@ -90,9 +94,7 @@ func TestGolden(t *testing.T) {
 			}
 			spec := spec
 			if f := sections["btf"]; f != nil {
-				// A case generated against another snapshot of testdata/btf.
-				spec, err = fbtf.LoadFile(filepath.Join("..", "testdata", "btf", strings.TrimSpace(string(f.Data))))
-				require.NoError(t, err)
+				spec = snapshotNamed(t, strings.TrimSpace(string(f.Data)))
 			}
 			dir := module(t, inputs)
 			code, diags := generate(t, dir, spec, tags...)

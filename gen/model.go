@@ -52,9 +52,12 @@ type Probe struct {
 	Field       string       `json:"field"`
 	Kind        runtime.Kind `json:"kind"`
 	Target      string       `json:"target"`
-	Prototype   string       `json:"prototype"`
-	Sleepable   bool         `json:"sleepable,omitempty"`
-	Args        []*Arg       `json:"args"`
+	// Module is the kernel module whose function Target is, "" for
+	// vmlinux's: named in the annotation, or found there.
+	Module    string `json:"module,omitempty"`
+	Prototype string `json:"prototype"`
+	Sleepable bool   `json:"sleepable,omitempty"`
+	Args      []*Arg `json:"args"`
 	// Ret is the return value (fexit) or previous result (fmod_ret).
 	Ret *Arg `json:"ret,omitempty"`
 	// Task is the current task_struct, when the annotation asks for it.

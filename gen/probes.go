@@ -33,7 +33,7 @@ func (b *builder) probe(fp foundProbe) {
 			return
 		}
 	}
-	f := b.target(a, funcs)
+	f, module, scope := b.target(a, funcs)
 	if f == nil {
 		return
 	}
@@ -43,7 +43,7 @@ func (b *builder) probe(fp foundProbe) {
 	}
 	p := &Probe{
 		Stub: stub, Context: ctx, ProgramFunc: ctx + "Program", SpecFunc: ctx + "Spec", Field: ctx,
-		Kind: a.Kind, Target: a.Target, Prototype: proto, Sleepable: a.Sleepable, NumSlots: f.NumSlots, Pos: Pos{a.Pos},
+		Kind: a.Kind, Target: a.Target, Module: module, Prototype: proto, Sleepable: a.Sleepable, NumSlots: f.NumSlots, Pos: Pos{a.Pos},
 	}
 	if a.Kind == runtime.Fsession {
 		p.Session = &Session{Entry: ctx + "Entry", Exit: ctx + "Exit", Cookie: cookieGoType(a.Cookie), CookieC: a.Cookie}
@@ -113,7 +113,7 @@ func (b *builder) probe(fp foundProbe) {
 			ok = false
 			continue
 		}
-		arg, err := b.value(param, s.Cast, depth)
+		arg, err := b.value(scope, param, s.Cast, depth)
 		if err != nil {
 			b.diags.errorf(s.Pos, "argument %s of %s: %v", s.Name, a.Target, err)
 			ok = false
@@ -130,7 +130,7 @@ func (b *builder) probe(fp foundProbe) {
 		} else if f.Return.Kind == fbtf.KindVoid {
 			b.diags.errorf(a.Pos, "ret: %s returns void", a.Target)
 			ok = false
-		} else if ret, err := b.value(f.Return, "", depth); err != nil {
+		} else if ret, err := b.value(scope, f.Return, "", depth); err != nil {
 			b.diags.errorf(a.Pos, "return value of %s: %v", a.Target, err)
 			ok = false
 		} else {
@@ -139,7 +139,7 @@ func (b *builder) probe(fp foundProbe) {
 		}
 	}
 	if a.Task {
-		task, err := fbtf.LookupComposite(b.spec, "task_struct")
+		task, err := fbtf.LookupComposite(b.mods.Vmlinux(), "task_struct")
 		if err != nil {
 			b.diags.errorf(a.Pos, "task: %v", err)
 			ok = false
@@ -250,38 +250,59 @@ func differsRet(funcs []*fbtf.Func, ret fbtf.Value) string {
 }
 
 // target resolves what the annotation attaches to: a kernel function that
-// can be traced (and modified, for fmod_ret), or a tracepoint; nil after
-// reporting why not. For a probe on several functions it is the first of
-// funcs, which multiTargets resolved.
-func (b *builder) target(a *annotation, funcs []*fbtf.Func) *fbtf.Func {
+// can be traced (and modified, for fmod_ret), of vmlinux or of a kernel
+// module, or a tracepoint; with the module it is in and where its types
+// are looked up. f is nil after reporting why not. For a probe on several
+// functions it is the first of funcs, which multiTargets resolved in
+// vmlinux.
+func (b *builder) target(a *annotation, funcs []*fbtf.Func) (f *fbtf.Func, module string, scope fbtf.Types) {
 	if len(funcs) > 0 {
-		return funcs[0]
+		return funcs[0], "", b.mods.Vmlinux()
 	}
 	if a.Kind == runtime.TpBtf {
 		f, err := fbtf.ResolveTracepoint(b.spec, a.Target)
 		if err != nil {
 			b.diags.errorf(a.TargetPos, "%s: %v", a.Kind, err)
-			return nil
+			return nil, "", nil
 		}
-		return f
+		return f, "", b.mods.Vmlinux()
 	}
-	v := fbtf.Validate(b.spec, a.Target, b.opts.Inject)
+	v := b.mods.Validate(a.Module, a.Target, b.opts.Inject)
 	if !v.Traceable() {
-		b.diags.errorf(a.TargetPos, "%s: %v", a.Kind, v.Err)
-		return nil
+		pos := a.TargetPos
+		if errors.Is(v.Err, fbtf.ErrNoModule) {
+			pos = a.ModulePos
+		}
+		b.diags.errorf(pos, "%s: %v%s", a.Kind, v.Err, moduleHint(v.Err, a.Module))
+		return nil, "", nil
+	}
+	module = v.Module
+	if a.Module != "" && v.Module == "" {
+		// Module has no BTF, yet vmlinux has the function: built in? The
+		// program stays the module's, for kernels where it is one.
+		b.diags.warnf(a.ModulePos, "%s: %s", a.Kind, v.Notes[0])
+		module = a.Module
 	}
 	if (a.Kind == runtime.Fexit || a.Kind == runtime.Fsession) && v.Fexit != nil {
 		b.diags.errorf(a.TargetPos, "%s: %v", a.Kind, v.Fexit)
-		return nil
+		return nil, "", nil
 	}
 	if a.Kind == runtime.FmodRet && v.FmodRet != nil {
 		if !errors.Is(v.FmodRet, fbtf.ErrUnknownInject) {
 			b.diags.errorf(a.TargetPos, "fmod_ret: %v", v.FmodRet)
-			return nil
+			return nil, "", nil
 		}
 		b.diags.warnf(a.TargetPos, "fmod_ret: %v; the kernel refuses the attach unless %s allows error injection", v.FmodRet, a.Target)
 	}
-	return v.Func
+	return v.Func, module, v.Scope
+}
+
+// moduleHint tells how to give the BTF of a module that has none at hand.
+func moduleHint(err error, module string) string {
+	if !errors.Is(err, fbtf.ErrNoModule) || module == "" {
+		return ""
+	}
+	return fmt.Sprintf("; load it here (modprobe %s) for /sys/kernel/btf/%s, pass -btf-module %s=FILE (a copy of that file, or %s.ko), or pin a snapshot that keeps it (fentrygen snapshot)", module, module, module, module)
 }
 
 // contextField is an argument's field name in the context type: its Go
@@ -309,8 +330,9 @@ func stubSignature(fn *ast.FuncDecl, ctx string) bool {
 	return ok && id.Name == ctx
 }
 
-// value types an argument or return value.
-func (b *builder) value(v fbtf.Value, cast string, depth int) (*Arg, error) {
+// value types an argument or return value; scope is where a cast's
+// struct is looked up.
+func (b *builder) value(scope fbtf.Types, v fbtf.Value, cast string, depth int) (*Arg, error) {
 	arg := &Arg{CName: v.Name, GoName: goName(v.Name), CType: v.CType, Slot: v.Slot}
 	if cast != "" && v.Kind != fbtf.KindPointer {
 		return arg, fmt.Errorf("only pointers can be viewed as a struct (%s is %s)", v.Name, v.CType)
@@ -335,7 +357,7 @@ func (b *builder) value(v fbtf.Value, cast string, depth int) (*Arg, error) {
 		ptr := cbtf.UnderlyingType(v.Type).(*cbtf.Pointer)
 		base := compositeName(ptr.Target)
 		if cast != "" {
-			t, err := fbtf.LookupComposite(b.spec, cast)
+			t, err := fbtf.LookupComposite(scope, cast)
 			if err != nil {
 				return arg, err
 			}

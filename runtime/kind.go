@@ -7,6 +7,8 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"golang.org/x/sys/unix"
+
+	fbtf "github.com/fentrygen/fentrygen/btf"
 )
 
 // Kind is how a program attaches to its kernel function.
@@ -102,12 +104,17 @@ type Info struct {
 	Target string
 	// Targets, instead of Target, are the functions a multi-function
 	// probe attaches to: names and glob patterns (see [NewMulti]).
-	Targets   []string
+	Targets []string
+	// Module is the kernel module whose function Target is ("" for
+	// vmlinux's): its BTF types the arguments. The module must be loaded
+	// (or built in) where the program loads.
+	Module    string
 	Sleepable bool
 }
 
 // SectionName is the program's ELF section name: libbpf's
-// "fentry.multi/PATTERN" for a multi-function probe.
+// "fentry.multi/PATTERN" for a multi-function probe, MODULE:FUNC for a
+// module's function ("fentry/loop:lo_ioctl").
 func (i Info) SectionName() string {
 	if len(i.Targets) > 0 {
 		s := i.Kind.String() + ".multi"
@@ -116,7 +123,7 @@ func (i Info) SectionName() string {
 		}
 		return s + "/" + strings.Join(i.Targets, ",")
 	}
-	return SectionName(i.Kind, i.Target, i.Sleepable)
+	return SectionName(i.Kind, fbtf.JoinTarget(i.Module, i.Target), i.Sleepable)
 }
 
 // attachType is the program's expected attach type: its kind's, or for a

@@ -33,8 +33,9 @@ type Options struct {
 	// error carries; 0 means 20.
 	VerifierLines int
 	// Retarget attaches programs, by name, to another kernel function than
-	// their annotation's. Arguments are found again by name there, so a
-	// probe that reads none (a latency probe) fits any function.
+	// their annotation's (MODULE:FUNC for a module's). Arguments are found
+	// again by name there, so a probe that reads none (a latency probe)
+	// fits any function.
 	Retarget map[string]string
 	// Only loads just the programs named (all when empty); the package's
 	// maps are created all the same.
@@ -418,19 +419,19 @@ func only(progs []*Program, names []string) ([]*Program, error) {
 	return out, nil
 }
 
-// retarget is a copy of p attached to fn; an fsession program is built
-// again for fn.
+// retarget is a copy of p attached to fn (MODULE:FUNC for a module's); an
+// fsession program is built again for fn.
 func (p *Program) retarget(fn string) *Program {
 	if s := p.sess; s != nil && s.as == buildNative {
 		info := s.info
-		info.Target = fn
+		info.Module, info.Target = fbtf.SplitTarget(fn)
 		return NewSession(info, s.build)
 	}
 	q := *p
 	if q.from == "" {
 		q.from = q.info.Target
 	}
-	q.info.Target = fn
+	q.info.Module, q.info.Target = fbtf.SplitTarget(fn)
 	return &q
 }
 
@@ -479,15 +480,16 @@ func rawError(info Info, target Target, err error, lines int) error {
 }
 
 func attachError(info Info, target Target, err error) error {
+	what := fbtf.JoinTarget(info.Module, info.Target)
 	// cilium/ebpf turns the kernel's ENOTSUPP into ebpf.ErrNotSupported.
 	if errors.Is(err, errENOTSUPP) || errors.Is(err, ebpf.ErrNotSupported) {
-		if fn, ferr := fbtf.ResolveFunc(target.Spec, info.Target); ferr == nil && !info.Kind.Tracepoint() && fn.NumSlots > fbtf.MaxSlotsX86Pre66 {
+		if fn, _, ferr := target.locate(info); ferr == nil && !info.Kind.Tracepoint() && fn.NumSlots > fbtf.MaxSlotsX86Pre66 {
 			return fmt.Errorf("attach %s to %s on %s: %s takes %d argument slots and this kernel's BPF trampoline takes at most %d (x86-64 before Linux 6.6): %w",
-				info.Kind, info.Target, target.Name, info.Target, fn.NumSlots, fbtf.MaxSlotsX86Pre66, err)
+				info.Kind, what, target.Name, info.Target, fn.NumSlots, fbtf.MaxSlotsX86Pre66, err)
 		}
-		return fmt.Errorf("attach %s to %s on %s: no BPF trampoline on this kernel/arch (ENOTSUPP): %w", info.Kind, info.Target, target.Name, err)
+		return fmt.Errorf("attach %s to %s on %s: no BPF trampoline on this kernel/arch (ENOTSUPP): %w", info.Kind, what, target.Name, err)
 	}
-	return fmt.Errorf("attach %s to %s on %s: %w", info.Kind, info.Target, target.Name, err)
+	return fmt.Errorf("attach %s to %s on %s: %w", info.Kind, what, target.Name, err)
 }
 
 // Map returns the loaded map called name.

@@ -7,6 +7,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+
+	fbtf "github.com/fentrygen/fentrygen/btf"
 )
 
 // exitLabel marks the program's epilogue; filters and Exit jump there.
@@ -348,7 +350,8 @@ func jumpThreading(insns asm.Instructions) asm.Instructions {
 }
 
 // Spec finishes the program and resolves its member paths and argument slots
-// against target.
+// against target: a kernel module's function, and the types the program
+// reads through its arguments, in the module's BTF.
 //
 // A multi-link program is relocated for every function of its list: the
 // list it was loaded for, or its Targets resolved against target's BTF.
@@ -361,14 +364,23 @@ func (p *Program) Spec(target Target) (*ebpf.ProgramSpec, error) {
 		retargetRelocations(insns, p.from, p.info.Target)
 	}
 	var fns []string
+	var known map[relocation]*fbtf.Func
+	scope := target.modules().Vmlinux()
 	if p.multiLink() {
 		if fns = p.multi.fns; fns == nil {
 			if fns, _, err = ResolveTargets(target, p.info); err != nil {
 				return nil, err
 			}
 		}
+	} else {
+		f, fscope, err := target.locate(p.info)
+		if err != nil {
+			return nil, fmt.Errorf("program %s: %w", p.info.Name, err)
+		}
+		scope = fscope
+		known = map[relocation]*fbtf.Func{{fn: p.info.Target, tp: p.info.Kind.Tracepoint()}: f}
 	}
-	insns, err = relocate(insns, target, fns)
+	insns, err = relocate(insns, target, scope, known, fns)
 	if err != nil {
 		return nil, fmt.Errorf("program %s: %w", p.info.Name, err)
 	}

@@ -21,6 +21,10 @@ import (
 type Target struct {
 	Spec *cbtf.Spec
 	Name string
+	// Modules has the BTF of the kernel's modules, built on Spec, for
+	// programs on their functions; nil: those a snapshot Spec keeps.
+	// [KernelTarget]'s reads the running kernel's /sys/kernel/btf.
+	Modules *fbtf.Modules
 }
 
 // kernelBTF is the running kernel's BTF, decoded once per process and
@@ -33,7 +37,7 @@ var kernelTarget = sync.OnceValues(func() (Target, error) {
 	if err != nil {
 		return Target{}, fmt.Errorf("load the running kernel's BTF: %w", err)
 	}
-	return Target{Spec: spec, Name: "Linux " + KernelRelease()}, nil
+	return Target{Spec: spec, Name: "Linux " + KernelRelease(), Modules: fbtf.NewModules(spec, runningModules{})}, nil
 })
 
 // KernelTarget is the running kernel, its BTF loaded once per process.
@@ -153,30 +157,38 @@ func Resolved(insns asm.Instructions) []string {
 }
 
 // Relocate returns a copy of insns with every member path and argument name
-// resolved against target: offsets, slots, and the loads of members, which
-// become a load and two shifts where the target's member is a bitfield. An
-// argument or member the target lacks, or whose size changed, is an error
-// naming it and the target.
+// resolved against target's vmlinux BTF: offsets, slots, and the loads of
+// members, which become a load and two shifts where the target's member is
+// a bitfield. An argument or member the target lacks, or whose size
+// changed, is an error naming it and the target. ([Program.Spec] resolves
+// a module's function and types in the module's BTF.)
 func Relocate(insns asm.Instructions, target Target) (asm.Instructions, error) {
-	return relocate(insns, target, nil)
+	return relocate(insns, target, target.modules().Vmlinux(), nil, nil)
 }
 
-// relocate is Relocate for a multi-link program attached to fns: its
-// arguments must sit in one slot, with one size, in every function.
-func relocate(insns asm.Instructions, target Target, fns []string) (asm.Instructions, error) {
+// relocate is Relocate with types looked up in scope; known are
+// functions already resolved, by name. A multi-link program is relocated
+// for fns: its arguments must sit in one slot, with one size, in every
+// function.
+func relocate(insns asm.Instructions, target Target, scope fbtf.Types, known map[relocation]*fbtf.Func, fns []string) (asm.Instructions, error) {
 	out := make(asm.Instructions, 0, len(insns))
 	funcs := map[relocation]*fbtf.Func{}
+	for k, f := range known {
+		funcs[k] = f
+	}
 	members := map[[2]string]*fbtf.Member{}
 	fn := func(r *relocation) (*fbtf.Func, error) {
 		key := relocation{fn: r.fn, tp: r.tp}
 		if f, ok := funcs[key]; ok {
 			return f, nil
 		}
-		resolve := fbtf.ResolveFunc
+		var f *fbtf.Func
+		var err error
 		if r.tp {
-			resolve = fbtf.ResolveTracepoint
+			f, err = fbtf.ResolveTracepoint(target.Spec, r.fn)
+		} else {
+			f, err = fbtf.ResolveFunc(scope, r.fn)
 		}
-		f, err := resolve(target.Spec, r.fn)
 		if err != nil {
 			return nil, fmt.Errorf("on %s: %w", target.Name, err)
 		}
@@ -188,7 +200,7 @@ func relocate(insns asm.Instructions, target Target, fns []string) (asm.Instruct
 		if m, ok := members[key]; ok {
 			return m, nil
 		}
-		m, err := fbtf.ResolveMember(target.Spec, r.typ, r.path)
+		m, err := fbtf.ResolveMember(scope, r.typ, r.path)
 		if err != nil {
 			return nil, fmt.Errorf("%s on %s: %w", r, target.Name, err)
 		}

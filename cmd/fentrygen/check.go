@@ -37,6 +37,7 @@ type checkRow struct {
 	Probe   string                 `json:"probe"`
 	Kind    string                 `json:"kind"`
 	Target  string                 `json:"target"`
+	Module  string                 `json:"module,omitempty"`
 	Kernels map[string]gen.Verdict `json:"kernels"`
 }
 
@@ -72,26 +73,26 @@ func runCheck(stdout, stderr io.Writer, args []string) error {
 	failed := report(stderr, cwd, diags)
 	var rows []checkRow
 	for _, in := range inputs {
-		src, err := loadBTF("", filepath.Join(filepath.Dir(in.Output), PinnedBTF))
+		src, err := loadBTF("", filepath.Join(filepath.Dir(in.Output), PinnedBTF), nil)
 		if err != nil {
 			fmt.Fprintf(stderr, "fentrygen: %v\n", err)
 			failed = true
 			continue
 		}
-		model, diags := gen.Build(in, src.spec, gen.Options{BTFName: src.from})
+		model, diags := gen.Build(in, src.spec, gen.Options{BTFName: src.from, Modules: src.mods})
 		if report(stderr, cwd, diags) || model == nil {
 			failed = true
 			continue
 		}
 		columns := shared
 		if src.from != fbtf.KernelPath && src.from != "embedded snapshot" {
-			columns = append([]kernelColumn{{name: "pinned", spec: src.spec}}, shared...)
+			columns = append([]kernelColumn{{name: "pinned", spec: src.spec, kernel: gen.Kernel{Modules: src.mods}}}, shared...)
 		}
 		if len(model.Probes) == 0 {
 			continue
 		}
 		for _, p := range model.Probes {
-			row := checkRow{Package: in.PkgPath, Probe: p.Stub, Kind: p.Kind.String(), Target: p.Target, Kernels: map[string]gen.Verdict{}}
+			row := checkRow{Package: in.PkgPath, Probe: p.Stub, Kind: p.Kind.String(), Target: p.Target, Module: p.Module, Kernels: map[string]gen.Verdict{}}
 			for _, c := range columns {
 				v := gen.Check(p, c.spec, c.kernel)
 				row.Kernels[c.name] = v
@@ -125,14 +126,19 @@ func sharedColumns(files []string, testKernels bool) ([]kernelColumn, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, kernelColumn{"host", spec, gen.Kernel{Release: runtime.KernelRelease(), Inject: errorInjection()}})
+		out = append(out, kernelColumn{"host", spec, gen.Kernel{Release: runtime.KernelRelease(), Inject: errorInjection(), Modules: modulesOf(spec, fbtf.KernelPath, nil)}})
 	}
 	for _, f := range files {
 		spec, err := fbtf.LoadFile(f)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, kernelColumn{name: filepath.Base(f), spec: spec})
+		name := filepath.Base(f)
+		if name == "vmlinux" {
+			// A copy of /sys/kernel/btf: the folder names the kernel.
+			name = filepath.Base(filepath.Dir(f))
+		}
+		out = append(out, kernelColumn{name: name, spec: spec, kernel: gen.Kernel{Modules: modulesOf(spec, f, nil)}})
 	}
 	if testKernels {
 		ks, err := vmboot.Kernels()
@@ -144,7 +150,8 @@ func sharedColumns(files []string, testKernels bool) ([]kernelColumn, error) {
 			if err != nil {
 				return nil, fmt.Errorf("test kernel %s: %w", k.Name, err)
 			}
-			out = append(out, kernelColumn{k.Name, spec, gen.Kernel{Release: k.Name}})
+			out = append(out, kernelColumn{k.Name, spec, gen.Kernel{Release: k.Name, Modules: fbtf.NewModules(spec, k.ModuleBTF()),
+				NoModule: "no %s.ko in the kernel's packages: built in, or not built"}})
 		}
 	}
 	if len(out) == 0 {
@@ -180,7 +187,7 @@ func printCheck(w io.Writer, pkg string, columns []kernelColumn, rows []checkRow
 	fmt.Fprintln(tw)
 	var details []string
 	for _, r := range rows {
-		fmt.Fprintf(tw, "  %s (%s %s)", r.Probe, r.Kind, r.Target)
+		fmt.Fprintf(tw, "  %s (%s %s)", r.Probe, r.Kind, fbtf.JoinTarget(r.Module, r.Target))
 		for _, c := range columns {
 			v := r.Kernels[c.name]
 			switch {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -11,8 +12,10 @@ import (
 )
 
 func runDescribe(stdout, stderr io.Writer, args []string) error {
-	fs := newFlags(stderr, "describe", "fentrygen describe [-btf `file`] [-kernels test] `function`")
+	fs := newFlags(stderr, "describe", "fentrygen describe [-btf `file`] [-btf-module `[name=]file`]... [-kernels test] [`module`:]`function`")
 	btfFile := fs.String("btf", "", "read BTF from `file` (raw BTF or ELF) instead of the running kernel")
+	modules := moduleFiles{}
+	fs.Var(modules, "btf-module", moduleUsage)
 	kernels := fs.String("kernels", "", "\"test\": also say how the function is traced on each test kernel (Debian's, unpacked offline)")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
@@ -24,7 +27,7 @@ func runDescribe(stdout, stderr io.Writer, args []string) error {
 	if *kernels != "" && *kernels != "test" {
 		return usagef("-kernels %q: want test", *kernels)
 	}
-	src, err := loadBTF(*btfFile, "")
+	src, err := loadBTF(*btfFile, "", modules)
 	if err != nil {
 		return err
 	}
@@ -33,9 +36,17 @@ func runDescribe(stdout, stderr io.Writer, args []string) error {
 		// The list describes the running kernel, not this BTF.
 		inject = nil
 	}
-	v := fbtf.Validate(src.spec, fs.Arg(0), inject)
+	mod, fn := fbtf.SplitTarget(fs.Arg(0))
+	if mod != "" && !fbtf.IsModuleName(mod) {
+		return usagef("describe %s: want FUNCTION or MODULE:FUNCTION", fs.Arg(0))
+	}
+	v := src.mods.Validate(mod, fn, inject)
 	if v.Func == nil || !v.Traceable() {
-		return fmt.Errorf("%s cannot be traced: %w", fs.Arg(0), v.Err)
+		hint := ""
+		if errors.Is(v.Err, fbtf.ErrNoModule) {
+			hint = fmt.Sprintf(" (load it here, modprobe %s, or give its BTF: -btf-module %s=FILE)", mod, mod)
+		}
+		return fmt.Errorf("%s cannot be traced: %w%s", fs.Arg(0), v.Err, hint)
 	}
 	writeDescription(stdout, src.from, v, fbtf.Fsession(src.spec), fbtf.TracingMulti(src.spec))
 	if *kernels == "test" {
@@ -106,6 +117,9 @@ func writeDescription(w io.Writer, from string, v *fbtf.Verdict, noFsession, noM
 	fn := v.Func
 	fmt.Fprintf(w, "%s\n", fn.Prototype())
 	fmt.Fprintf(w, "  BTF: %s; linkage %s; %d ctx slot(s)\n", from, fn.Linkage, fn.NumSlots)
+	if v.Module != "" {
+		fmt.Fprintf(w, "  module:   %s (annotate //fentry:%s:%s; the module must be loaded where the probe loads)\n", v.Module, v.Module, fn.Name)
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  arg\tname\tctx slot\ttype\tkind")
 	for _, p := range fn.Params {

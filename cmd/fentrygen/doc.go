@@ -3,12 +3,12 @@
 //
 // Usage:
 //
-//	fentrygen [-btf file] [-o file] [-tags a,b] [-depth n] [-debug-model] [packages]
-//	fentrygen describe [-btf file] [-kernels test] function
-//	fentrygen new [-kind fentry|fexit|fmod_ret|fsession] [-btf file] [-o file] function
-//	fentrygen snapshot [-btf file] [-types a,b] [-tracepoints a,b] [-depth n] -o out.btf [function...]
+//	fentrygen [-btf file] [-btf-module [name=]file]... [-o file] [-tags a,b] [-depth n] [-debug-model] [packages]
+//	fentrygen describe [-btf file] [-btf-module [name=]file]... [-kernels test] [module:]function
+//	fentrygen new [-kind fentry|fexit|fmod_ret|fsession] [-btf file] [-btf-module [name=]file]... [-o file] [module:]function
+//	fentrygen snapshot [-btf file] [-btf-module [name=]file]... [-types a,b] [-tracepoints a,b] [-depth n] -o out.btf [[module:]function...]
 //	fentrygen check [-btf file]... [-kernels test] [-json] [packages]
-//	fentrygen vm [-kernels 6.1,6.12,7.x] [-timeout d] program [arguments]
+//	fentrygen vm [-kernels 6.1,6.12,7.x] [-modules a,b] [-timeout d] program [arguments]
 //	fentrygen vm -list [-kernels 6.1,6.12,7.x]
 //
 // Under go:generate it runs on the current package:
@@ -31,6 +31,18 @@
 //
 //	//fmod_ret:security_socket_connect args=address:sockaddr_in
 //	func denyConnect(p *DenyConnect) { ... }
+//
+// A kernel module's function is MODULE:FUNC, as with libbpf and bpftrace:
+//
+//	//fentry:loop:loop_control_ioctl args=file,cmd,parm
+//	func onControl(p *OnControl) { ... }
+//
+// A bare FUNC that vmlinux lacks is looked for in the modules' BTF too,
+// and taken from the one module that has it (describe says which). The
+// arguments, and the structs of the module's own (struct loop_device),
+// are typed from the module's BTF, and resolved against the module's
+// /sys/kernel/btf/MODULE where the program loads: the module must be
+// loaded there (or built in, when vmlinux then has the function).
 //
 // args= names the arguments to expose (all when absent, none for "args=");
 // NAME:STRUCT views a pointer argument as another struct (reads then use
@@ -137,9 +149,13 @@
 // kernel table (ok, ok* with notes, FAIL) with what is missing or changed
 // and near misses, and exits 1 when any cell fails; -json for CI. Where
 // a probe loads differently by kernel the cell says how: "ok fsession"
-// (native) or "ok pair" (an fentry+fexit pair), with why below the table.
-// fentrygen describe says the same of one function, for its BTF and with
-// -kernels test for each test kernel.
+// (native) or "ok pair" (an fentry+fexit pair), "ok multi" (one tracing
+// multi-link) or "ok per-function", with why below the table. fentrygen
+// describe says the same of one function, for its BTF and with -kernels
+// test for each test kernel. A probe on a module's function is checked in
+// that module's BTF: the running kernel's /sys/kernel/btf/MODULE (FAIL,
+// saying to load it, when the module is not loaded), the module files
+// beside a -btf file named vmlinux, the test kernels' .ko files.
 //
 // # Other kernels
 //
@@ -168,7 +184,10 @@
 // $FENTRYGEN_CACHE (else the user's cache folder, fentrygen/kernels); 7.x
 // comes from Debian's trixie-backports and sid through a private apt
 // configuration there, leaving the host's apt setup alone. -list prints the
-// kernels without booting them.
+// kernels without booting them. -modules loop,xfs loads those kernel
+// modules in each guest before the program starts, taken from that
+// kernel's own packages (linux-modules-VERSION for 7.x), decompressed, the
+// modules they depend on first.
 //
 // # BTF
 //
@@ -179,4 +198,17 @@
 // dangling references are refused). BTF at generate time serves type
 // checking and messages; member offsets, bitfields and argument slots are
 // resolved where the program loads.
+//
+// A kernel module's BTF is split BTF: it continues the vmlinux BTF of the
+// same kernel build. It comes from -btf-module NAME=FILE (FILE a copy of
+// /sys/kernel/btf/NAME or the module's NAME.ko, decompressed; NAME
+// defaults to FILE's name without .ko or .btf), from the files beside a
+// vmlinux BTF file called vmlinux (so /sys/kernel/btf/vmlinux brings the
+// loaded modules, and a copy of that folder its modules), and from a
+// snapshot, which keeps the types of the modules its functions are in,
+// each marked as the module's, in its one file:
+//
+//	fentrygen snapshot -btf /sys/kernel/btf/vmlinux -o fentrygen.btf loop:loop_control_ioctl loop_get_status
+//
+// generates probes on loop's functions where loop is not loaded.
 package main

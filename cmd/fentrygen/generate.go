@@ -17,8 +17,10 @@ import (
 const PinnedBTF = "fentrygen.btf"
 
 func runGenerate(stdout, stderr io.Writer, args []string) error {
-	fs := newFlags(stderr, "fentrygen", "fentrygen [-btf `file`] [-o `file`] [-tags `a,b`] [-depth `n`] [-debug-model] [`packages`]\n       fentrygen describe|new|snapshot|check ... (-h for each)")
+	fs := newFlags(stderr, "fentrygen", "fentrygen [-btf `file`] [-btf-module `[name=]file`]... [-o `file`] [-tags `a,b`] [-depth `n`] [-debug-model] [`packages`]\n       fentrygen describe|new|snapshot|check|vm ... (-h for each)")
 	btfFile := fs.String("btf", "", "read BTF from `file` (default: the package's "+PinnedBTF+", then "+fbtf.KernelPath+", then the embedded snapshot)")
+	modules := moduleFiles{}
+	fs.Var(modules, "btf-module", moduleUsage)
 	output := fs.String("o", gen.DefaultOutput, "generated `file` name inside each package")
 	tags := fs.String("tags", "", "comma-separated build `tags`")
 	depth := fs.Int("depth", 0, fmt.Sprintf("give structs within `n` pointer hops of an argument accessors for all their members, used or not (0 to %d; an annotation's depth= wins)", gen.MaxDepth))
@@ -49,7 +51,7 @@ func runGenerate(stdout, stderr io.Writer, args []string) error {
 	// all of them succeed.
 	var outputs []generated
 	for _, in := range inputs {
-		out, err := generate(stdout, stderr, cwd, in, *btfFile, *depth, *debug)
+		out, err := generate(stdout, stderr, cwd, in, *btfFile, modules, *depth, *debug)
 		if err != nil {
 			if !errors.Is(err, errReported) {
 				fmt.Fprintf(stderr, "fentrygen: %v\n", err)
@@ -119,12 +121,12 @@ func report(stderr io.Writer, cwd string, ds gen.Diagnostics) bool {
 // generate builds one package's file; nil with a nil error means there is
 // nothing to write (no probes, -debug-model). Diagnostics are printed; an
 // error means the package failed.
-func generate(stdout, stderr io.Writer, cwd string, in *gen.Input, btfFile string, depth int, debug bool) (*generated, error) {
-	src, err := loadBTF(btfFile, filepath.Join(filepath.Dir(in.Output), PinnedBTF))
+func generate(stdout, stderr io.Writer, cwd string, in *gen.Input, btfFile string, modules moduleFiles, depth int, debug bool) (*generated, error) {
+	src, err := loadBTF(btfFile, filepath.Join(filepath.Dir(in.Output), PinnedBTF), modules)
 	if err != nil {
 		return nil, err
 	}
-	opts := gen.Options{Depth: depth, BTFName: src.from}
+	opts := gen.Options{Depth: depth, BTFName: src.from, Modules: src.mods}
 	if src.from == fbtf.KernelPath {
 		opts.Inject = errorInjection()
 	}

@@ -73,7 +73,7 @@ func TestDescribe(t *testing.T) {
 
 	_, stderr, err := runIn(t, "", "describe", "-h")
 	assert.NoError(t, err)
-	assert.Contains(t, stderr, "usage: fentrygen describe [-btf file] [-kernels test] function")
+	assert.Contains(t, stderr, "usage: fentrygen describe [-btf file] [-btf-module [name=]file]... [-kernels test] [module:]function")
 	_, _, err = runIn(t, "", "describe", "-kernels", "all", "vfs_read")
 	assert.True(t, errors.As(err, new(usageError)))
 }

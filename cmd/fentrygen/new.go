@@ -15,9 +15,11 @@ import (
 )
 
 func runNew(stdout, stderr io.Writer, args []string) error {
-	fs := newFlags(stderr, "new", "fentrygen new [-kind fentry|fexit|fmod_ret|fsession] [-btf `file`] [-o `file`] `function`")
+	fs := newFlags(stderr, "new", "fentrygen new [-kind fentry|fexit|fmod_ret|fsession] [-btf `file`] [-btf-module `[name=]file`]... [-o `file`] [`module`:]`function`")
 	kind := fs.String("kind", "fentry", "probe `kind`: fentry, fexit, fmod_ret or fsession")
 	btfFile := fs.String("btf", "", "read BTF from `file` instead of the running kernel")
+	modules := moduleFiles{}
+	fs.Var(modules, "btf-module", moduleUsage)
 	out := fs.String("o", "", "write the stub to `file` (default FUNCTION_KIND.go)")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
@@ -29,14 +31,17 @@ func runNew(stdout, stderr io.Writer, args []string) error {
 	if *kind != "fentry" && *kind != "fexit" && *kind != "fmod_ret" && *kind != "fsession" {
 		return usagef("-kind %q: want fentry, fexit, fmod_ret or fsession", *kind)
 	}
-	target := fs.Arg(0)
-	src, err := loadBTF(*btfFile, PinnedBTF)
+	mod, target := fbtf.SplitTarget(fs.Arg(0))
+	if mod != "" && !fbtf.IsModuleName(mod) {
+		return usagef("new %s: want FUNCTION or MODULE:FUNCTION", fs.Arg(0))
+	}
+	src, err := loadBTF(*btfFile, PinnedBTF, modules)
 	if err != nil {
 		return err
 	}
-	v := fbtf.Validate(src.spec, target, nil)
+	v := src.mods.Validate(mod, target, nil)
 	if !v.Traceable() {
-		return fmt.Errorf("%s cannot be traced: %w", target, v.Err)
+		return fmt.Errorf("%s cannot be traced: %w", fs.Arg(0), v.Err)
 	}
 	if *kind == "fmod_ret" && v.FmodRet != nil && !strings.Contains(v.FmodRet.Error(), "unknown") {
 		return fmt.Errorf("fmod_ret on %s: %w", target, v.FmodRet)
@@ -57,7 +62,7 @@ func runNew(stdout, stderr io.Writer, args []string) error {
 		return fmt.Errorf("%s exists: not overwriting it (pass -o)", file)
 	}
 	code, err := templates.Render(templates.Stub{
-		Package: pkg, Kind: *kind, Target: target, Prototype: v.Func.Prototype(),
+		Package: pkg, Kind: *kind, Target: fbtf.JoinTarget(v.Module, target), Prototype: v.Func.Prototype(),
 		Stub: stub, Context: gen.ContextName(stub),
 		Args: strings.Join(v.Func.ArgNames(), ","), Ret: *kind != "fentry" && v.Func.Return.Kind != fbtf.KindVoid,
 	})

@@ -68,10 +68,12 @@ func parseFlags(fs *flag.FlagSet, args []string) (help bool, err error) {
 	return false, nil
 }
 
-// btfSource is where BTF came from, for messages.
+// btfSource is where BTF came from, for messages, with the kernel's
+// modules.
 type btfSource struct {
 	spec *cbtf.Spec
 	from string
+	mods *fbtf.Modules
 }
 
 // loadBTF picks BTF in the documented order: the explicit file, the
@@ -79,25 +81,37 @@ type btfSource struct {
 // snapshot embedded in fentrygen. Files and the embedded snapshot are read
 // by fbtf.LoadFile and fbtf.Embedded, which refuse anything but a bounded
 // regular file of well-formed BTF; their errors read "FILE: ...", and a
-// bad pinned file is an error, not a reason to look elsewhere.
-func loadBTF(explicit, pinned string) (btfSource, error) {
+// bad pinned file is an error, not a reason to look elsewhere. Kernel
+// modules' BTF comes from the files given (split on the vmlinux BTF
+// chosen), the modules a snapshot keeps, and the files beside a vmlinux
+// (the running kernel's /sys/kernel/btf).
+func loadBTF(explicit, pinned string, files moduleFiles) (btfSource, error) {
+	src, err := loadVmlinux(explicit, pinned)
+	if err != nil {
+		return src, err
+	}
+	src.mods = modulesOf(src.spec, src.from, files)
+	return src, nil
+}
+
+func loadVmlinux(explicit, pinned string) (btfSource, error) {
 	if explicit != "" {
 		spec, err := fbtf.LoadFile(explicit)
-		return btfSource{spec, explicit}, err
+		return btfSource{spec: spec, from: explicit}, err
 	}
 	if pinned != "" {
 		pinned = relative(pinned)
 		if _, err := os.Stat(pinned); !errors.Is(err, fs.ErrNotExist) {
 			spec, err := fbtf.LoadFile(pinned)
-			return btfSource{spec, pinned}, err
+			return btfSource{spec: spec, from: pinned}, err
 		}
 	}
 	if _, err := os.Stat(fbtf.KernelPath); err == nil {
 		spec, err := fbtf.LoadKernel()
-		return btfSource{spec, fbtf.KernelPath}, err
+		return btfSource{spec: spec, from: fbtf.KernelPath}, err
 	}
 	spec, err := fbtf.Embedded()
-	return btfSource{spec, fbtf.EmbeddedName}, err
+	return btfSource{spec: spec, from: fbtf.EmbeddedName}, err
 }
 
 // relative is path relative to the working directory when it lies below

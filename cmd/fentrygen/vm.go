@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	fbtf "github.com/fentrygen/fentrygen/btf"
 	"github.com/fentrygen/fentrygen/internal/vmboot"
 	"github.com/fentrygen/fentrygen/internal/vminit"
 )
@@ -20,7 +21,7 @@ func init() {
 	}
 }
 
-const vmSynopsis = "fentrygen vm [-kernels `6.1,6.12,7.x`] [-timeout `d`] program [arguments] | fentrygen vm -list [-kernels `list`]"
+const vmSynopsis = "fentrygen vm [-kernels `6.1,6.12,7.x`] [-modules `a,b`] [-timeout `d`] program [arguments] | fentrygen vm -list [-kernels `list`]"
 
 // runVM runs a static program (a test binary, under go test -exec) in a
 // QEMU guest of each kernel.
@@ -33,6 +34,7 @@ func runVM(stdout, stderr io.Writer, args []string) error {
 	kernels := fs.String("kernels", strings.Join(names, ","), "the kernel `series` to boot, in order, comma-separated")
 	timeout := fs.Duration("timeout", 0, "the most one boot may take (default: the program's -test.timeout plus a minute, else $FENTRYGEN_VM_TIMEOUT or 5m)")
 	listOnly := fs.Bool("list", false, "list the kernels (downloading any missing) and run nothing")
+	modules := fs.String("modules", "", "comma-separated kernel `modules` each guest loads, from its kernel's packages, before the program starts")
 	if help, err := parseFlags(fs, args); help || err != nil {
 		return err
 	}
@@ -53,6 +55,15 @@ func runVM(stdout, stderr io.Writer, args []string) error {
 	list, err := vmboot.SelectSeries(*kernels)
 	if err != nil {
 		return usagef("vm: -kernels: %v", err)
+	}
+	var mods []string
+	if *modules != "" {
+		for _, m := range strings.Split(*modules, ",") {
+			if !fbtf.IsModuleName(m) {
+				return usagef("vm: -modules %q: want comma-separated module names", *modules)
+			}
+			mods = append(mods, m)
+		}
 	}
 	prog, progArgs := fs.Arg(0), fs.Args()[1:]
 	if _, err := os.Stat(prog); err != nil {
@@ -84,6 +95,7 @@ func runVM(stdout, stderr io.Writer, args []string) error {
 		Dir:     wd,
 		Init:    initBin,
 		Timeout: limit,
+		Modules: mods,
 	})
 	if err != nil {
 		if strings.Contains(err.Error(), "qemu-system-x86_64 not found") {

@@ -19,7 +19,8 @@ import (
 // kernTest is a user's test package: it says which kernel it runs on,
 // finds the kernel's BTF and a file beside it, and loads, runs and closes
 // a real fentry program (hand-built with the runtime) that counts this
-// process's lseek calls on a tmpfs file.
+// process's lseek calls on a tmpfs file, and one on the loop module's
+// loop_control_ioctl (with -modules loop) that counts its ioctls.
 const kernTest = `package kern
 
 import (
@@ -84,6 +85,42 @@ func TestProbe(t *testing.T) {
 		t.Fatalf("shmem_file_llseek seen %d times, want 3", n)
 	}
 	t.Logf("fentry on shmem_file_llseek counted %d calls", n)
+}
+
+func TestModule(t *testing.T) {
+	if _, err := os.Stat("/sys/kernel/btf/loop"); err != nil {
+		t.Fatalf("loop is not loaded: %v", err)
+	}
+	p := runtime.New(runtime.Info{Name: "ctl", Kind: runtime.Fentry, Module: "loop", Target: "loop_control_ioctl"})
+	p.FilterTgid(uint32(os.Getpid()))
+	hits.Add(p, runtime.Uint32(0), runtime.Uint64(1))
+	objs, err := runtime.LoadPackage(runtime.Options{}, []*runtime.Program{p}, &hits)
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	defer objs.Close()
+	f, err := os.Open("/dev/loop-control")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for range 2 {
+		if _, err := unix.IoctlRetInt(int(f.Fd()), unix.LOOP_CTL_GET_FREE); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := runtime.OpenMap[uint32, uint64](objs, "hits")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _, err := m.Lookup(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Fatalf("loop_control_ioctl seen %d times, want 2", n)
+	}
+	t.Logf("fentry on loop:loop_control_ioctl counted %d calls", n)
 }
 
 func TestFails(t *testing.T) {
@@ -152,6 +189,15 @@ func TestVMRunnerEndToEnd(t *testing.T) {
 	}
 	assert.Contains(t, got, "=== fentrygen vm: passed on "+strings.Join(names, ", "))
 	assert.Contains(t, got, "ok  \texample.com/probes/kern")
+
+	// A probe on a module's function, the module loaded by -modules.
+	got, err = goTest("-exec", bin+" vm -modules loop", "-run", "TestModule", "./kern")
+	require.NoError(t, err)
+	for _, s := range vmboot.AllSeries() {
+		assert.Contains(t, got, fmt.Sprintf("=== fentrygen vm: kernel %s: exit status 0 (", s.Name))
+	}
+	assert.Equal(t, len(names), strings.Count(got, "vminit: loaded module loop.ko"), "loaded in each guest")
+	assert.Equal(t, len(names), strings.Count(got, "fentry on loop:loop_control_ioctl counted 2 calls"))
 
 	// A failing test, on one kernel, through go tool.
 	last := names[len(names)-1]

@@ -40,6 +40,10 @@ type Exec struct {
 	Init []byte
 	// Timeout bounds each boot; 0 means Timeout().
 	Timeout time.Duration
+	// Modules are kernel modules the guest loads before the program
+	// starts, from each kernel's own packages, dependencies first (see
+	// ModuleFiles).
+	Modules []string
 }
 
 // MaxDirBytes is the most Exec.Dir may hold to be copied into the guest.
@@ -124,6 +128,18 @@ func RunExec(w io.Writer, e Exec) ([]Outcome, error) {
 		}
 		for rel, f := range copied {
 			files[strings.TrimPrefix(path.Join(guestDir, rel), "/")] = f
+		}
+	}
+	if len(e.Modules) > 0 {
+		mods, notes, err := ModuleFiles(kernels, e.Modules)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range notes {
+			fmt.Fprintf(w, "=== fentrygen vm: %s\n", n)
+		}
+		for name, f := range mods {
+			files[name] = f
 		}
 	}
 	initrd, err := BuildInitrd(InitrdSpec{Name: name, Prog: prog, Init: e.Init, Files: files})

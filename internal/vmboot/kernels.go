@@ -402,6 +402,20 @@ func lock(path string) (func(), error) {
 // header) is decompressed in Go (lz4, zstd or xz, as the kernel was
 // packed; no tools needed) and the vmlinux's .BTF section read.
 func (k Kernel) BTF() (*btf.Spec, error) {
+	raw, err := k.RawBTF()
+	if err != nil {
+		return nil, err
+	}
+	spec, err := btf.LoadSpecFromReader(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("%s: .BTF: %w", k.Vmlinuz, err)
+	}
+	return spec, nil
+}
+
+// RawBTF is [Kernel.BTF] undecoded: the bytes of
+// /sys/kernel/btf/vmlinux in the guest.
+func (k Kernel) RawBTF() ([]byte, error) {
 	image, err := os.ReadFile(k.Vmlinuz)
 	if err != nil {
 		return nil, err
@@ -423,15 +437,7 @@ func (k Kernel) BTF() (*btf.Spec, error) {
 	if sec == nil {
 		return nil, fmt.Errorf("%s: vmlinux has no .BTF section", k.Vmlinuz)
 	}
-	raw, err := sec.Data()
-	if err != nil {
-		return nil, err
-	}
-	spec, err := btf.LoadSpecFromReader(bytes.NewReader(raw))
-	if err != nil {
-		return nil, fmt.Errorf("%s: .BTF: %w", k.Vmlinuz, err)
-	}
-	return spec, nil
+	return sec.Data()
 }
 
 // bzPayload is the compressed vmlinux inside an x86 bzImage: the boot

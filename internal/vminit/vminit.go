@@ -1,6 +1,7 @@
 // Package vminit is /init in the initramfs of fentrygen's VMs: it mounts
-// what cilium/ebpf and the tests need (and the disks listed in
-// /vmtest.mounts), brings loopback up, makes the folders listed in
+// what cilium/ebpf and the tests need, loads the kernel modules listed in
+// /lib/modules/RELEASE/vmtest.load, mounts the disks listed in
+// /vmtest.mounts, brings loopback up, makes the folders listed in
 // /vmtest.mkdir, runs the program named after "--" on the kernel command
 // line (or, without one, the NUL-separated arguments in /vmtest.args) in
 // the folder named in /vmtest.dir (else /), with the environment in
@@ -61,6 +62,9 @@ func run(code *int) error {
 	var u unix.Utsname
 	if err := unix.Uname(&u); err == nil {
 		fmt.Printf("%s %s\n", markerKernel, strings.TrimRight(string(u.Release[:]), "\x00"))
+	}
+	if err := loadModules(strings.TrimRight(string(u.Release[:]), "\x00")); err != nil {
+		return err
 	}
 	if err := mountDisks("/vmtest.mounts"); err != nil {
 		return err

@@ -56,6 +56,18 @@ func (s *suite) doPrepare() error {
 		}
 		spec.Mounts = append(spec.Mounts, ext4Device+" "+ext4Dir+" ext4")
 	}
+	if len(s.opts.modules) > 0 {
+		files, notes, err := vmboot.ModuleFiles(h.Kernels, s.opts.modules)
+		if err != nil {
+			return vmboot.MissingError{Err: fmt.Errorf("vmtest.Modules: %w", err)}
+		}
+		for _, n := range notes {
+			vmboot.Log("vmtest.Modules: " + n)
+		}
+		for name, f := range files {
+			spec.Files[name] = f
+		}
+	}
 	if len(s.opts.tools) > 0 {
 		files, err := toolFiles(s.opts.tools)
 		if err != nil {

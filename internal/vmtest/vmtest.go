@@ -19,8 +19,9 @@
 // with FENTRYGEN_VM=require, where they fail.
 //
 // Options to Main add content to every guest of the package: [Tools] packs
-// Debian's libbpf-tools (run them with [Tool]) and [Ext4] attaches a fresh
-// ext4 disk (mounted at [Ext4Dir]).
+// Debian's libbpf-tools (run them with [Tool]), [Ext4] attaches a fresh
+// ext4 disk (mounted at [Ext4Dir]) and [Modules] loads kernel modules of
+// each kernel's own packages.
 package vmtest
 
 import (
@@ -54,8 +55,9 @@ func Required() bool { return os.Getenv(EnvMode) == "require" }
 type Option func(*options)
 
 type options struct {
-	tools []string
-	ext4  bool
+	tools   []string
+	ext4    bool
+	modules []string
 }
 
 // Tools packs the named programs of Debian bookworm's libbpf-tools (the C
@@ -71,6 +73,16 @@ func Tools(names ...string) Option {
 // the guest at [Ext4Dir]. Making it needs mke2fs (e2fsprogs) on the host.
 func Ext4() Option {
 	return func(o *options) { o.ext4 = true }
+}
+
+// Modules loads the named kernel modules (loop, dummy, xfs...) in every
+// guest before its tests start, from the Debian packages of the kernel it
+// boots (the image's, or linux-modules-VERSION), decompressed on the host,
+// with the modules they depend on first. A module built into a kernel is
+// skipped there. Their BTF then is in /sys/kernel/btf/NAME, so probes on
+// their functions load.
+func Modules(names ...string) Option {
+	return func(o *options) { o.modules = append(o.modules, names...) }
 }
 
 // current is the package's suite, set by Main on the host.
