@@ -102,7 +102,7 @@ func pairs() []pair {
 	add("readahead", readahead.Programs, "", "readahead", map[string]string{"onRa": "do_page_cache_ra", "onRaExit": "do_page_cache_ra_ret", "onRaOrder": "do_page_cache_ra", "onRaOrderExit": "do_page_cache_ra_ret", "onAccess": "mark_page_accessed"})
 	// The original allocates where the port adds (and checks the result):
 	// its twin has the port's logic.
-	add("readahead", readahead.Programs, "readahead", "", map[string]string{"onAdd": "on_add"})
+	add("readahead", readahead.Programs, "readahead", "", map[string]string{"onAddEntry": "on_add_entry", "onAdd": "on_add"})
 	add("klockstat", klockstat.Programs, "", "klockstat", map[string]string{
 		"onMutexLock": "mutex_lock", "onMutexLockExit": "mutex_lock_exit", "onMutexIntr": "mutex_lock_interruptible", "onMutexIntrExit": "mutex_lock_interruptible_exit",
 		"onMutexKill": "mutex_lock_killable", "onMutexKillExit": "mutex_lock_killable_exit", "onMutexTryExit": "mutex_trylock_exit", "onMutexUnlock": "mutex_unlock",

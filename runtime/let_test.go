@@ -25,13 +25,13 @@ func TestLet(t *testing.T) {
 	ldxw := asm.LoadMemOp(asm.Word)
 	stxdw, stxw := asm.StoreMemOp(asm.DWord), asm.StoreMemOp(asm.Word)
 	assert.Equal(t, []raw{
-		{movr, asm.R6, asm.R1, 0, 0},                      // r6 = ctx
+		{ldxdw, asm.R6, asm.R1, 16, 0},                    // r6 = ctx[2]: the one slot read, preloaded
 		{call, 0, 0, 0, int64(asm.FnKtimeGetNs)},          // now = bpf_ktime_get_ns()
 		{stxdw, asm.RFP, asm.R0, -8, 0},                   // *(u64 *)(fp - 8) = now
 		{ldxdw, asm.R7, asm.RFP, -8, 0},                   // r7 = *(u64 *)(fp - 8)
 		{addi, asm.R7, 0, 0, 1},                           //    + 1
 		{ldxdw, asm.R8, asm.RFP, -8, 0},                   // r8 = *(u64 *)(fp - 8)
-		{ldxdw, asm.R0, asm.R6, 16, 0},                    // whence = ctx[2]
+		{movr, asm.R0, asm.R6, 0, 0},                      // whence = ctx[2]
 		{stxw, asm.RFP, asm.R0, -16, 0},                   // *(s32 *)(fp - 16) = whence
 		{ldxw, asm.R9, asm.RFP, -16, 0},                   // r9 = *(s32 *)(fp - 16)
 		{lsh, asm.R9, 0, 0, 32}, {arsh, asm.R9, 0, 0, 32}, // sign-extended

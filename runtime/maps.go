@@ -76,20 +76,75 @@ func (d *mapDecl) callUpdate(p *Program, key, value mem, flags int32) {
 func withValue[V elem](p *Program, d *mapDecl, what string, size int, found func(V)) {
 	end := p.Label("found")
 	p.Emit(asm.JEq.Imm(asm.R0, 0, end))
-	slot := p.tempSlot()
+	sc := &scope{what: fmt.Sprintf("%s of map %s", what, d.name)}
+	// The pointer waits in a callee-saved register (helpers keep it), or,
+	// when found nests deeper than there are registers, in a stack slot.
+	v := mem{size: size, scope: sc}
 	spill := len(p.insns)
-	p.Emit(asm.StoreMem(asm.RFP, slot, asm.R0, asm.DWord))
+	if r, ok := p.holdReg(); ok {
+		defer p.releaseReg(r)
+		v.inReg, v.reg = true, r
+		p.Emit(asm.Mov.Reg(r, asm.R0))
+	} else {
+		v.ptr = p.tempSlot()
+		defer p.freeSlot(v.ptr)
+		p.Emit(asm.StoreMem(asm.RFP, v.ptr, asm.R0, asm.DWord))
+	}
 	if len(p.insns) == spill {
 		spill = -1 // dead code: nothing emitted
 	}
-	sc := &scope{what: fmt.Sprintf("%s of map %s", what, d.name)}
-	found(bound[V](p, mem{ptr: slot, size: size, scope: sc}))
+	found(bound[V](p, v))
 	sc.closed = true
-	if !sc.used && spill >= 0 {
+	switch {
+	case spill < 0:
+	case !sc.used:
+		p.unemit(spill)
+	case v.inReg && swappable(p.insns[spill+1:]):
+		// No helper call in found: the pointer may stay in r0, and what
+		// found kept in r0 goes to the register instead.
+		for i := spill + 1; i < len(p.insns); i++ {
+			swapRegs(&p.insns[i], asm.R0, v.reg)
+		}
 		p.unemit(spill)
 	}
-	p.freeSlot(slot)
 	p.Mark(end)
+}
+
+// swappable says whether r0 plays no part of its own in insns: no call
+// (its result), exit (the return value) or atomic that reads or writes r0
+// by itself (cmpxchg) or writes its source (the fetching forms).
+func swappable(insns asm.Instructions) bool {
+	for _, ins := range insns {
+		op := ins.OpCode
+		if op.Class().IsJump() && (op.JumpOp() == asm.Call || op.JumpOp() == asm.Exit) {
+			return false
+		}
+		if op.Class() == asm.StXClass && op.Mode() == asm.AtomicMode {
+			switch op.AtomicOp() {
+			case asm.AddAtomic, asm.AndAtomic, asm.OrAtomic, asm.XorAtomic:
+			default:
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// swapRegs exchanges registers a and b in ins's operands.
+func swapRegs(ins *asm.Instruction, a, b asm.Register) {
+	swap := func(r asm.Register) asm.Register {
+		switch r {
+		case a:
+			return b
+		case b:
+			return a
+		}
+		return r
+	}
+	ins.Dst = swap(ins.Dst)
+	if ins.OpCode.Class() != asm.LdClass { // Src of a 64-bit load is a pseudo-source
+		ins.Src = swap(ins.Src)
+	}
 }
 
 // kv is the kernel side shared by the hash and array kinds.
@@ -312,11 +367,9 @@ func (m *kv[K, V]) take(c Ctx, key K, found func(v V)) {
 	m.callLookup(p, km)
 	end := p.Label("take")
 	p.Emit(asm.JEq.Imm(asm.R0, 0, end))
-	slot := p.tempSlot()
-	p.Emit(asm.StoreMem(asm.RFP, slot, asm.R0, asm.DWord))
+	// The copy calls no helper: the pointer stays in r0.
 	cp := mem{stack: p.Alloc(size), size: size}
-	cp.copyFrom(p, 0, size, Bytes{m: mem{ptr: slot, size: size}, size: size})
-	p.freeSlot(slot)
+	cp.copyFrom(p, 0, size, Bytes{m: mem{inReg: true, reg: asm.R0, size: size}, size: size})
 	km.addr(p, asm.R2, 0)
 	p.Emit(asm.LoadMapPtr(asm.R1, 0).WithReference(m.name), asm.FnMapDeleteElem.Call())
 	found(bound[V](p, cp))

@@ -38,6 +38,8 @@ type Program struct {
 	// none are emitted.
 	dead bool
 	refs map[string]bool
+	// held are the callee-saved registers lent by holdReg.
+	held regs
 	// from is the function the stub was written for when the program was
 	// retargeted to info.Target ("" otherwise).
 	from string
@@ -166,6 +168,20 @@ func (p *Program) tempSlot() int16 {
 }
 
 func (p *Program) freeSlot(off int16) { p.free = append(p.free, off) }
+
+// holdReg lends a callee-saved register, r9 down to r7, until releaseReg
+// gives it back; r6 holds the ctx.
+func (p *Program) holdReg() (asm.Register, bool) {
+	for r := asm.R9; r >= asm.R7; r-- {
+		if p.held&(1<<r) == 0 {
+			p.held |= 1 << r
+			return r, true
+		}
+	}
+	return 0, false
+}
+
+func (p *Program) releaseReg(r asm.Register) { p.held &^= 1 << r }
 
 // useMap records that the program refers to the map spec.Name.
 func (p *Program) useMap(key string, spec *ebpf.MapSpec) {
@@ -310,7 +326,7 @@ func (p *Program) Instructions() (asm.Instructions, error) {
 			out[i] = out[i].WithReference(ref)
 		}
 	}
-	return dropUnusedCtx(dropRedundant(jumpThreading(out))), nil
+	return preloadCtx(dropUnusedCtx(dropDeadStores(dropRedundant(jumpThreading(out))))), nil
 }
 
 // dropUnusedCtx removes the prologue `r6 = r1` of a program that never

@@ -2,19 +2,30 @@ package runtime
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/cilium/ebpf/asm"
 )
 
 // dropRedundant removes instructions that set a register to what it
 // already holds in straight-line code: a constant, a map's address or a
-// global's value address, set again before anything changed the register.
-// Two counter updates of one global then share its address and the
-// constant they add. Knowledge ends at labels (other paths meet there), at
-// calls (r0-r5 are clobbered) and at any other write to the register.
+// global's value address, or a stack slot's value, set again before
+// anything changed the register (or the slot). Two counter updates of one
+// global then share its address and the constant or the spilled value they
+// add. Knowledge ends at labels (other paths meet there), at calls (r0-r5
+// are clobbered, and helpers may write the stack through pointers) and at
+// any other write to the register; a slot's value ends at a store that may
+// reach the stack.
 func dropRedundant(insns asm.Instructions) asm.Instructions {
 	var known [asm.RFP + 1]string
 	forget := func() { known = [asm.RFP + 1]string{} }
+	forgetStack := func() {
+		for r := range known {
+			if strings.HasPrefix(known[r], "stack ") {
+				known[r] = ""
+			}
+		}
+	}
 	out := insns[:0:0]
 	for _, ins := range insns {
 		if ins.Symbol() != "" {
@@ -25,11 +36,18 @@ func dropRedundant(insns asm.Instructions) asm.Instructions {
 			continue
 		}
 		out = append(out, ins)
+		if cls := ins.OpCode.Class(); (cls == asm.StXClass || cls == asm.StClass) &&
+			(ins.Dst == asm.RFP || !strings.HasPrefix(known[ins.Dst], "ld ")) {
+			// A store to the stack, or through a pointer that is not a
+			// map's or a global's address.
+			forgetStack()
+		}
 		switch {
 		case ins.OpCode.JumpOp() == asm.Call && ins.OpCode.Class().IsJump():
 			for r := asm.R0; r <= asm.R5; r++ {
 				known[r] = ""
 			}
+			forgetStack()
 		case ins.OpCode.Class() == asm.StXClass && ins.OpCode.Mode() == asm.AtomicMode:
 			// Plain atomic adds, ands, ors and xors write only memory;
 			// the fetching forms, exchanges and loads write registers.
@@ -57,7 +75,12 @@ func settingOf(ins asm.Instruction) (string, bool) {
 			return fmt.Sprintf("imm %d", ins.Constant), true
 		}
 		return "", true
-	case asm.ALUClass, asm.LdXClass:
+	case asm.LdXClass:
+		if ins.Src == asm.RFP && ins.OpCode.Mode() == asm.MemMode && ins.Dst != asm.RFP {
+			return fmt.Sprintf("stack %d %d", ins.Offset, ins.OpCode.Size()), true
+		}
+		return "", true
+	case asm.ALUClass:
 		return "", true
 	case asm.LdClass:
 		if ins.OpCode.Mode() == asm.ImmMode && ins.OpCode.Size() == asm.DWord {

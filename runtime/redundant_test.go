@@ -43,3 +43,24 @@ func TestDropRedundant(t *testing.T) {
 	other[1] = other[1].WithReference("other")
 	assert.Equal(t, join(add(0), other[1:]), dropRedundant(join(add(0), other)))
 }
+
+func TestDropRedundantStackLoads(t *testing.T) {
+	load := asm.LoadMem(asm.R0, asm.RFP, -16, asm.DWord)
+	global := asm.LoadMapValue(asm.R1, 0, 0).WithReference("counts")
+	// Two adds of one spilled value to one global: loaded once.
+	in := asm.Instructions{load, global, asm.AddAtomic.Mem(asm.R1, asm.R0, asm.DWord, 0), load, asm.AddAtomic.Mem(asm.R1, asm.R0, asm.DWord, 8)}
+	assert.Equal(t, asm.Instructions{in[0], in[1], in[2], in[4]}, dropRedundant(in))
+	// Not after the slot may have changed: a store to the stack, a store
+	// through a pointer that may be the stack's, a call.
+	for _, between := range []asm.Instruction{
+		asm.StoreMem(asm.RFP, -8, asm.R1, asm.DWord),
+		asm.StoreMem(asm.R2, 0, asm.R1, asm.DWord),
+		asm.FnKtimeGetNs.Call(),
+	} {
+		in := asm.Instructions{load, between, load}
+		assert.Equal(t, in, dropRedundant(in), "%v", between)
+	}
+	// A load of another size is another value.
+	in = asm.Instructions{load, asm.LoadMem(asm.R0, asm.RFP, -16, asm.Word)}
+	assert.Equal(t, in, dropRedundant(in))
+}

@@ -9,12 +9,17 @@ import (
 )
 
 // mem is memory a program reads and writes with plain loads and stores: a
-// region of its stack, or a map value whose pointer waits in a stack slot.
+// region of its stack, or a map value whose pointer waits in a register or
+// a stack slot.
 type mem struct {
-	// stack is the region's offset from r10 when ptr is 0.
+	// stack is the region's offset from r10 when ptr is 0 and inReg false.
 	stack int16
 	// ptr is the offset from r10 of the slot holding a map value pointer.
 	ptr int16
+	// inReg says reg holds the map value pointer: a callee-saved register
+	// through a lookup's callback, or r0 for code that calls no helper.
+	inReg bool
+	reg   asm.Register
 	// global names a one-element array whose value is the region, reached
 	// by direct map value access (no lookup, no stack).
 	global string
@@ -53,6 +58,11 @@ func (m mem) base(p *Program, tmp asm.Register) (asm.Register, int16) {
 	case m.global != "":
 		p.Emit(asm.LoadMapValue(tmp, 0, 0).WithReference(m.global))
 		return tmp, 0
+	case m.inReg:
+		if m.scope != nil {
+			m.scope.used = true
+		}
+		return m.reg, 0
 	case m.ptr == 0:
 		return asm.RFP, m.stack
 	}
@@ -66,8 +76,8 @@ func (m mem) base(p *Program, tmp asm.Register) (asm.Register, int16) {
 // addr emits `dst = address of the region + off`.
 func (m mem) addr(p *Program, dst asm.Register, off int16) {
 	reg, base := m.base(p, dst)
-	if reg == asm.RFP {
-		p.Emit(asm.Mov.Reg(dst, asm.RFP))
+	if reg != dst {
+		p.Emit(asm.Mov.Reg(dst, reg))
 	}
 	if base+off != 0 {
 		p.Emit(asm.Add.Imm(dst, int32(base+off)))
@@ -75,7 +85,7 @@ func (m mem) addr(p *Program, dst asm.Register, off int16) {
 }
 
 // onStack reports whether the region is on the program's stack.
-func (m mem) onStack() bool { return m.ptr == 0 && m.global == "" }
+func (m mem) onStack() bool { return m.ptr == 0 && m.global == "" && !m.inReg }
 
 // zero emits stores of 0 over the whole stack region (map values are
 // zeroed by the kernel).

@@ -18,19 +18,18 @@ func _() {
 	var _ func(*OnRaExit) = onRaExit
 	var _ func(*OnRaOrder) = onRaOrder
 	var _ func(*OnRaOrderExit) = onRaOrderExit
-	var _ *runtime.Hash[runtime.U32, runtime.U64] = &before
 	var _ *runtime.Hash[runtime.U64, BirthView] = &births
 	var _ *runtime.Global[CountsView] = &counts
 	var _ *runtime.Log2Hist = &hist
-	var _ *runtime.Hash[runtime.U32, runtime.U64] = &inReadahead
+	var _ *runtime.Hash[runtime.U32, WindowView] = &inReadahead
 	var x [1]struct{}
 	_ = x[unsafe.Sizeof(Birth{})-16]
 	_ = x[unsafe.Sizeof(Counts{})-16]
+	_ = x[unsafe.Sizeof(Window{})-8]
 }
 
 // init names and sizes the package's maps.
 func init() {
-	before.Declare("before", runtime.MapOptions{MaxEntries: 10240})
 	births.Declare("births", runtime.MapOptions{MaxEntries: 10240})
 	counts.Declare("counts", runtime.MapOptions{})
 	hist.Declare("hist", runtime.HistOptions{Slots: 20})
@@ -249,8 +248,6 @@ type Objects struct {
 	OnRaOrder *ebpf.Program
 	// OnRaOrderExit is probe onRaOrderExit's program.
 	OnRaOrderExit *ebpf.Program
-	// Before is map before.
-	Before *runtime.Map[uint32, uint64]
 	// Births is map births.
 	Births *runtime.Map[uint64, Birth]
 	// Counts is map counts.
@@ -258,13 +255,13 @@ type Objects struct {
 	// Hist is map hist.
 	Hist *runtime.HistMap
 	// InReadahead is map inReadahead.
-	InReadahead *runtime.Map[uint32, uint64]
+	InReadahead *runtime.Map[uint32, Window]
 }
 
 // Load loads and attaches every probe of the package with the package's
 // own maps, and opens its event readers; Close the result to detach them.
 func Load(opts runtime.Options) (*Objects, error) {
-	objs, err := runtime.LoadPackage(opts, Programs(), &before, &births, &counts, &hist, &inReadahead)
+	objs, err := runtime.LoadPackage(opts, Programs(), &births, &counts, &hist, &inReadahead)
 	if err != nil {
 		return nil, err
 	}
@@ -278,10 +275,6 @@ func Load(opts runtime.Options) (*Objects, error) {
 		OnRaOrder:     objs.Programs["onRaOrder"],
 		OnRaOrderExit: objs.Programs["onRaOrderExit"],
 	}
-	if o.Before, err = runtime.OpenMap[uint32, uint64](objs, "before"); err != nil {
-		objs.Close()
-		return nil, err
-	}
 	if o.Births, err = runtime.OpenMap[uint64, Birth](objs, "births"); err != nil {
 		objs.Close()
 		return nil, err
@@ -294,7 +287,7 @@ func Load(opts runtime.Options) (*Objects, error) {
 		objs.Close()
 		return nil, err
 	}
-	if o.InReadahead, err = runtime.OpenMap[uint32, uint64](objs, "inReadahead"); err != nil {
+	if o.InReadahead, err = runtime.OpenMap[uint32, Window](objs, "inReadahead"); err != nil {
 		objs.Close()
 		return nil, err
 	}
@@ -376,4 +369,25 @@ func (v CountsView) AddUnused(x runtime.S64) {
 // AddTotal adds x to Total atomically.
 func (v CountsView) AddTotal(x runtime.S64) {
 	runtime.AtomicAdd(v.ViewOf.View, unsafe.Offsetof(Counts{}.Total), x)
+}
+
+// WindowView is a Window in program memory (the stack or a map value); fields sit at the
+// Go struct's own offsets.
+type WindowView struct {
+	runtime.ViewOf[Window]
+}
+
+// NewWindowView starts a zeroed Window on the probe's stack.
+func NewWindowView(p runtime.Ctx) WindowView {
+	return WindowView{runtime.NewView[Window](p)}
+}
+
+// Before reads Before.
+func (v WindowView) Before() runtime.U64 {
+	return runtime.Get[uint64](v.ViewOf.View, unsafe.Offsetof(Window{}.Before))
+}
+
+// SetBefore stores x into Before.
+func (v WindowView) SetBefore(x runtime.U64) {
+	runtime.Set(v.ViewOf.View, unsafe.Offsetof(Window{}.Before), x)
 }

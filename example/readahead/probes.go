@@ -20,7 +20,11 @@ var counts runtime.Global[CountsView]
 //fentrygen:map slots=20
 var hist runtime.Log2Hist // milliseconds from read-ahead to first access
 
-var inReadahead runtime.Hash[runtime.U32, runtime.U64] // thread -> 1 in a window
+// Window is a thread's read-ahead window, with the page count of the
+// mapping a folio is being added to, before the add.
+type Window struct{ Before uint64 }
+
+var inReadahead runtime.Hash[runtime.U32, WindowView] // thread -> its window
 
 // Birth is when a folio was read ahead, and its pages.
 type Birth struct {
@@ -30,8 +34,6 @@ type Birth struct {
 
 var births runtime.Hash[runtime.U64, BirthView] // folio -> its birth
 
-var before runtime.Hash[runtime.U32, runtime.U64] // thread -> the mapping's pages before an add
-
 // The read-ahead window: page_cache_ra_unbounded reads order-0 folios (the
 // inlined do_page_cache_ra calls it, and so does page_cache_ra_order when a
 // mapping has no large folios); page_cache_ra_order reads large ones.
@@ -39,13 +41,13 @@ var before runtime.Hash[runtime.U32, runtime.U64] // thread -> the mapping's pag
 // nothing.
 //
 //fentry:page_cache_ra_unbounded args=
-func onRa(p *OnRa) { inReadahead.Update(p, runtime.TidValue(), runtime.Uint64(1)) }
+func onRa(p *OnRa) { inReadahead.Update(p, runtime.TidValue(), NewWindowView(p)) }
 
 //fexit:page_cache_ra_unbounded args=
 func onRaExit(p *OnRaExit) { inReadahead.Delete(p, runtime.TidValue()) }
 
 //fentry:page_cache_ra_order args=
-func onRaOrder(p *OnRaOrder) { inReadahead.Update(p, runtime.TidValue(), runtime.Uint64(1)) }
+func onRaOrder(p *OnRaOrder) { inReadahead.Update(p, runtime.TidValue(), NewWindowView(p)) }
 
 //fexit:page_cache_ra_order args=
 func onRaOrderExit(p *OnRaOrderExit) { inReadahead.Delete(p, runtime.TidValue()) }
@@ -61,15 +63,14 @@ func onRaOrderExit(p *OnRaOrderExit) { inReadahead.Delete(p, runtime.TidValue())
 //
 //fentry:filemap_add_folio args=mapping
 func onAddEntry(p *OnAddEntry) {
-	tid := runtime.TidValue()
-	inReadahead.Lookup(p, tid, func(runtime.U64) { before.Update(p, tid, p.Mapping.Nrpages()) })
+	inReadahead.Lookup(p, runtime.TidValue(), func(w WindowView) { w.SetBefore(p.Mapping.Nrpages()) })
 }
 
 //fexit:filemap_add_folio args=mapping,folio ret
 func onAdd(p *OnAdd) {
-	before.Take(p, runtime.TidValue(), func(n runtime.U64) {
-		p.If(p.Ret.Ne(0), p.Exit)
-		pages := runtime.Let(p, p.Mapping.Nrpages().SubV(n).S64())
+	p.If(p.Ret.Ne(0), p.Exit)
+	inReadahead.Lookup(p, runtime.TidValue(), func(w WindowView) {
+		pages := runtime.Let(p, p.Mapping.Nrpages().SubV(w.Before()).S64())
 		b := NewBirthView(p)
 		b.SetTs(runtime.KtimeNs())
 		b.SetPages(pages)
