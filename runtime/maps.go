@@ -142,9 +142,22 @@ func swapRegs(ins *asm.Instruction, a, b asm.Register) {
 		return r
 	}
 	ins.Dst = swap(ins.Dst)
-	if ins.OpCode.Class() != asm.LdClass { // Src of a 64-bit load is a pseudo-source
+	if usesSrc(ins.OpCode) {
 		ins.Src = swap(ins.Src)
 	}
+}
+
+// usesSrc says whether an instruction's Src field names a register: not
+// for immediates (ALU, jumps, stores of one), where it must stay 0, nor
+// for 64-bit loads, where it is a pseudo-source.
+func usesSrc(op asm.OpCode) bool {
+	switch cls := op.Class(); {
+	case cls == asm.LdXClass || cls == asm.StXClass:
+		return true
+	case cls.IsALU() || cls.IsJump():
+		return op.Source() == asm.RegSource
+	}
+	return false
 }
 
 // kv is the kernel side shared by the hash and array kinds.

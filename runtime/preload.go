@@ -39,9 +39,14 @@ func preloadCtx(insns asm.Instructions) asm.Instructions {
 		return insns
 	}
 	out := make(asm.Instructions, 0, len(insns))
+	// The load, with its relocation but not its label (which stays with
+	// the move at its place).
 	first := insns[uses[0]]
-	first.Dst, first.Src = CtxReg, asm.R1
-	out = append(out, first)
+	pre := asm.Instruction{OpCode: first.OpCode, Dst: CtxReg, Src: asm.R1, Offset: first.Offset}
+	if r := relocOf(&first); r != nil {
+		pre = withReloc(pre, r)
+	}
+	out = append(out, pre)
 	next := 1
 	for _, i := range uses {
 		out = append(out, insns[next:i]...)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/cilium/ebpf/asm"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestPreloadCtx(t *testing.T) {
@@ -37,4 +38,16 @@ func TestPreloadCtx(t *testing.T) {
 	} {
 		assert.Equal(t, in, preloadCtx(in), name)
 	}
+}
+
+// TestPreloadCtxLabel: a label on the load stays where it was.
+func TestPreloadCtxLabel(t *testing.T) {
+	load := withReloc(asm.LoadMem(asm.R0, CtxReg, 8, asm.DWord), &relocation{role: roleArgSlot, fn: "f", arg: "x"})
+	in := asm.Instructions{asm.Mov.Reg(CtxReg, asm.R1), asm.FnKtimeGetNs.Call(), load.WithSymbol("here"), asm.Return()}
+	got := preloadCtx(in)
+	require.Len(t, got, 4)
+	assert.Equal(t, "", got[0].Symbol())
+	assert.NotNil(t, relocOf(&got[0]))
+	assert.Equal(t, "here", got[2].Symbol())
+	assert.Equal(t, asm.Mov.Reg(asm.R0, CtxReg).WithSymbol("here"), got[2])
 }
