@@ -15,17 +15,22 @@ func preloadCtx(insns asm.Instructions) asm.Instructions {
 	for i, ins := range insns[1:] {
 		i++
 		cls := ins.OpCode.Class()
-		if ins.Dst == CtxReg && (cls != asm.LdXClass || ins.Src == CtxReg) && !cls.IsJump() {
-			return insns // r6 written, or the ctx written through
-		}
-		if cls == asm.LdClass || ins.Src != CtxReg {
-			if cls.IsJump() && ins.Dst == CtxReg {
-				return insns // the ctx compared or passed
+		switch {
+		case cls.IsJump():
+			if ins.Dst == CtxReg || usesSrc(ins.OpCode) && ins.Src == CtxReg {
+				return insns // the ctx compared
 			}
 			continue
+		case ins.Dst == CtxReg:
+			return insns // r6 written, or the ctx written through
+		case cls == asm.LdXClass && ins.Src == CtxReg:
+		case usesSrc(ins.OpCode) && ins.Src == CtxReg:
+			return insns // the ctx copied or stored
+		default:
+			continue
 		}
-		if cls != asm.LdXClass || ins.OpCode.Mode() != asm.MemMode || ins.Dst == CtxReg {
-			return insns // the ctx passed to a helper, or copied
+		if ins.OpCode.Mode() != asm.MemMode {
+			return insns
 		}
 		if len(uses) > 0 {
 			first := insns[uses[0]]

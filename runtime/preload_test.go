@@ -34,6 +34,9 @@ func TestPreloadCtx(t *testing.T) {
 		"two slots":  {prologue, arg(asm.R0, "mapping", 0), arg(asm.R1, "folio", 1)},
 		"ctx passed": {prologue, arg(asm.R0, "mapping", 0), asm.Mov.Reg(asm.R1, CtxReg), call},
 		"r6 written": {prologue, arg(asm.R0, "mapping", 0), asm.Mov.Imm(CtxReg, 0)},
+		"r6 loaded":  {prologue, arg(asm.R0, "mapping", 0), asm.LoadMem(CtxReg, asm.R0, 0, asm.DWord)},
+		"ctx stored": {prologue, arg(asm.R0, "mapping", 0), asm.StoreMem(asm.RFP, -8, CtxReg, asm.DWord)},
+		"ctx tested": {prologue, arg(asm.R0, "mapping", 0), asm.JEq.Imm(CtxReg, 0, "x")},
 		"no read":    {prologue, call},
 	} {
 		assert.Equal(t, in, preloadCtx(in), name)
