@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -180,8 +181,23 @@ func (h *Host) Boot(k Kernel, b BootSpec) (Result, error) {
 	if stream != nil {
 		console = io.MultiWriter(&out, stream)
 	}
-	cmd.Stdout, cmd.Stderr = console, console
+	// A guest that hangs before its kernel starts our init (seen under
+	// TCG: nothing after the BIOS) is stopped early, so the caller may
+	// boot it again without waiting out the whole timeout.
+	watch := &startWatch{}
+	cmd.Stdout, cmd.Stderr = io.MultiWriter(console, watch), io.MultiWriter(console, watch)
 	start := time.Now()
+	var noStart atomic.Bool
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-time.After(min(StartLimit, timeout)):
+			if !watch.started.Load() {
+				noStart.Store(true)
+				cancel()
+			}
+		}
+	}()
 	err := cmd.Run()
 	if stream != nil {
 		stream.flush()
@@ -191,6 +207,9 @@ func (h *Host) Boot(k Kernel, b BootSpec) (Result, error) {
 	what := strings.Join(b.Argv, " ")
 	if what == "" {
 		what = "the guest's program"
+	}
+	if noStart.Load() {
+		return res, fmt.Errorf("the guest did not reach its init within %v", StartLimit)
 	}
 	if ctx.Err() != nil {
 		return res, fmt.Errorf("%s did not power off within %v", what, timeout)
@@ -263,4 +282,30 @@ func (c *consoleStream) line(line string) {
 		io.WriteString(c.w, line+"\n")
 		c.wrote = true
 	}
+}
+
+// StartLimit is how long a guest may take to reach its init (the kernel
+// marker on the console) before Boot stops it.
+const StartLimit = 2 * time.Minute
+
+// startWatch notes when the kernel marker passes on the console.
+type startWatch struct {
+	started atomic.Bool
+	tail    []byte
+}
+
+func (w *startWatch) Write(p []byte) (int, error) {
+	if w.started.Load() {
+		return len(p), nil
+	}
+	buf := append(w.tail, p...)
+	if bytes.Contains(buf, []byte(markerKernel)) {
+		w.started.Store(true)
+		return len(p), nil
+	}
+	if n := len(markerKernel); len(buf) > n {
+		buf = buf[len(buf)-n:]
+	}
+	w.tail = append(w.tail[:0], buf...)
+	return len(p), nil
 }
