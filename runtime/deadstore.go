@@ -57,7 +57,10 @@ func overwritten(insns asm.Instructions, i int, ctx asm.Register) bool {
 	st := insns[i]
 	lo, hi := int(st.Offset), int(st.Offset)+st.OpCode.Size().Sizeof()
 	// safe are registers that hold no stack pointer: the ctx, and those
-	// set in the window by loads, calls or moves of safe registers.
+	// set in the window by loads, calls or moves of safe registers. A load
+	// gives no stack pointer: programs never store one (not in maps, which
+	// the verifier forbids, nor spilled: key and value pointers are made
+	// right before their helper call).
 	var safe [asm.RFP + 1]bool
 	if ctx != asm.RFP {
 		safe[ctx] = true

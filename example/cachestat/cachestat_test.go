@@ -108,12 +108,20 @@ func original(t *testing.T) string {
 //
 //   - read cold, a page per read(2): f folios added to the cache and each
 //     accessed, so MISSES = f and HITS = 0;
+//
 //   - read again, now cached: each folio accessed (once per run of reads
 //     inside it), none added, so HITS = f and MISSES = 0 (a 100% ratio);
+//
 //   - n pages written to a new file (-T): each folio added to the cache and
 //     dirtied (MISSES = 0), and each of its page/b buffers dirtied, so
 //     DIRTIES = n*page/b and HITS = 0 (dirtied buffers count against
 //     accesses).
+//
+// With large folios (f < n) a folio is marked accessed once per run of
+// reads inside it, and again by a read that found it still under
+// read-ahead, which timing decides (17 to 148 marks for 17 folios seen on
+// 7.x): there HITS is held between f and n on the cached read and between
+// 0 and n - f on the cold one, MISSES to f as everywhere.
 //
 // The counts are system-wide: the kernel's own work on the filesystem
 // (its journal, an inode's atime) may add a few events, at most noise.
@@ -135,13 +143,25 @@ func TestVMSideBySide(t *testing.T) {
 		folios := vmtest.Folios(t, path)
 		require.Equal(t, n, vmtest.Resident(t, path))
 		fnoise := float64(min(noise, folios/4)) // a quarter of few large folios
+		large := folios < n
 		assert.InDelta(t, folios, cold.misses, fnoise, "cold read: misses")
-		assert.InDelta(t, 0, cold.hits, fnoise, "cold read: hits")
+		if large {
+			// Accesses: one per folio at least, one per read at most.
+			assert.GreaterOrEqual(t, cold.hits, int64(-fnoise), "cold read: hits")
+			assert.LessOrEqual(t, cold.hits, int64(n-folios)+int64(fnoise), "cold read: hits")
+		} else {
+			assert.InDelta(t, 0, cold.hits, fnoise, "cold read: hits")
+		}
 
 		cached := parse(t, trace(t, cachestat.Options{}, func() {
 			require.Equal(t, n*page, vmtest.ReadPages(t, path, page))
 		}), false)
-		assert.InDelta(t, folios, cached.hits, fnoise, "cached read: hits")
+		if large {
+			assert.GreaterOrEqual(t, cached.hits, int64(folios)-int64(fnoise), "cached read: hits")
+			assert.LessOrEqual(t, cached.hits, int64(n)+int64(fnoise), "cached read: hits")
+		} else {
+			assert.InDelta(t, folios, cached.hits, fnoise, "cached read: hits")
+		}
 		assert.InDelta(t, 0, cached.misses, fnoise, "cached read: misses")
 
 		written := parse(t, trace(t, cachestat.Options{Timestamp: true}, func() {
