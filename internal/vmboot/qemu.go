@@ -184,8 +184,10 @@ func (h *Host) Boot(k Kernel, b BootSpec) (Result, error) {
 	// A guest that hangs before its kernel starts our init (seen under
 	// TCG: nothing after the BIOS) is stopped early, so the caller may
 	// boot it again without waiting out the whole timeout.
-	watch := &startWatch{}
-	cmd.Stdout, cmd.Stderr = io.MultiWriter(console, watch), io.MultiWriter(console, watch)
+	var kernelFailed atomic.Bool
+	watch := &startWatch{failed: func(string) { kernelFailed.Store(true); cancel() }}
+	watched := io.MultiWriter(console, watch)
+	cmd.Stdout, cmd.Stderr = watched, watched
 	start := time.Now()
 	var noStart atomic.Bool
 	go func() {
@@ -207,6 +209,9 @@ func (h *Host) Boot(k Kernel, b BootSpec) (Result, error) {
 	what := strings.Join(b.Argv, " ")
 	if what == "" {
 		what = "the guest's program"
+	}
+	if kernelFailed.Load() {
+		return res, &KernelError{Report: watch.report}
 	}
 	if noStart.Load() {
 		return res, fmt.Errorf("the guest did not reach its init within %v", StartLimit)
@@ -288,24 +293,45 @@ func (c *consoleStream) line(line string) {
 // marker on the console) before Boot stops it.
 const StartLimit = 2 * time.Minute
 
-// startWatch notes when the kernel marker passes on the console.
+// startWatch notes when the kernel marker passes on the console, and when
+// the guest's kernel reports itself broken (an oops, a soft lockup, a
+// panic), calling failed once with that report.
 type startWatch struct {
 	started atomic.Bool
+	failed  func(report string)
+	report  string
 	tail    []byte
 }
 
+// kernelFailures are the console's words for a kernel that stopped
+// working; a guest that says one is stopped at once.
+var kernelFailures = []string{"BUG: soft lockup", "Oops: ", "Kernel panic - not syncing"}
+
 func (w *startWatch) Write(p []byte) (int, error) {
-	if w.started.Load() {
+	if w.report != "" {
 		return len(p), nil
 	}
 	buf := append(w.tail, p...)
-	if bytes.Contains(buf, []byte(markerKernel)) {
+	if !w.started.Load() && bytes.Contains(buf, []byte(markerKernel)) {
 		w.started.Store(true)
-		return len(p), nil
 	}
-	if n := len(markerKernel); len(buf) > n {
+	for _, f := range kernelFailures {
+		if i := bytes.Index(buf, []byte(f)); i >= 0 && w.failed != nil {
+			line, _, _ := bytes.Cut(buf[i:], []byte("\n"))
+			w.report = strings.TrimSpace(string(line))
+			w.failed(w.report)
+			return len(p), nil
+		}
+	}
+	if n := 64; len(buf) > n {
 		buf = buf[len(buf)-n:]
 	}
 	w.tail = append(w.tail[:0], buf...)
 	return len(p), nil
 }
+
+// KernelError is a guest whose kernel reported itself broken: Boot stops
+// it and says what the console said.
+type KernelError struct{ Report string }
+
+func (e *KernelError) Error() string { return "the guest's kernel failed: " + e.Report }

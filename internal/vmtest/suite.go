@@ -1,6 +1,7 @@
 package vmtest
 
 import (
+	"errors"
 	"fmt"
 	"github.com/fentrygen/fentrygen/internal/vmboot"
 	"os"
@@ -101,7 +102,18 @@ func (s *suite) boot(k vmboot.Kernel) *kernelBoot {
 	b := s.boots[k.Name]
 	b.once.Do(func() {
 		b.res, b.err = s.runGuest(k)
-		if b.err != nil && b.res.Release == "" && b.res.Elapsed < vmboot.Timeout() {
+		var kernelErr *vmboot.KernelError
+		switch {
+		case errors.As(b.err, &kernelErr):
+			// The guest's kernel broke (an oops or a soft lockup while
+			// trampolines were patched into hot functions, seen under
+			// TCG): once more, loudly. A kernel our programs break breaks
+			// again, and fails the tests then.
+			msg := fmt.Sprintf("%-44s kernel failed (%v): booting it again", "(boot "+k.Name+")", b.err)
+			vmboot.Log(msg)
+			fmt.Fprintf(os.Stderr, "vmtest: %s; the end of its console:\n%s\n", msg, b.res.Output)
+			b.res, b.err = s.runGuest(k)
+		case b.err != nil && b.res.Release == "" && b.res.Elapsed < vmboot.Timeout():
 			// The kernel died before the guest's program started: nothing
 			// of the tests ran (a rare early-boot crash under TCG). Say so
 			// and boot it once more.
