@@ -37,7 +37,7 @@ func isStackImmStore(ins asm.Instruction) bool {
 // again (the ctx, which is no stack pointer), else a register no
 // instruction uses as a base.
 func ctxRegister(insns asm.Instructions) asm.Register {
-	if len(insns) == 0 || insns[0].OpCode != asm.Mov.Op(asm.RegSource) || insns[0].Dst != asm.R6 || insns[0].Src != asm.R1 {
+	if !ctxPrologue(insns) {
 		return asm.RFP
 	}
 	for _, ins := range insns[1:] {

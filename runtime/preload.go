@@ -8,7 +8,7 @@ import "github.com/cilium/ebpf/asm"
 // that needs one argument after its helper calls then keeps the argument,
 // not the ctx, as clang does.
 func preloadCtx(insns asm.Instructions) asm.Instructions {
-	if len(insns) < 2 || insns[0].Symbol() != "" || insns[0].OpCode != asm.Mov.Op(asm.RegSource) || insns[0].Dst != CtxReg || insns[0].Src != asm.R1 {
+	if len(insns) < 2 || !ctxPrologue(insns) {
 		return insns
 	}
 	var uses []int

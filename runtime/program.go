@@ -329,10 +329,15 @@ func (p *Program) Instructions() (asm.Instructions, error) {
 	return preloadCtx(dropUnusedCtx(dropDeadStores(dropRedundant(jumpThreading(out))))), nil
 }
 
+// ctxPrologue says whether insns start with New's `r6 = r1` (unlabeled).
+func ctxPrologue(insns asm.Instructions) bool {
+	return len(insns) > 0 && insns[0].Symbol() == "" && insns[0].OpCode == asm.Mov.Op(asm.RegSource) && insns[0].Dst == CtxReg && insns[0].Src == asm.R1
+}
+
 // dropUnusedCtx removes the prologue `r6 = r1` of a program that never
 // reads ctx.
 func dropUnusedCtx(insns asm.Instructions) asm.Instructions {
-	if len(insns) == 0 || insns[0].Symbol() != "" || insns[0].OpCode != asm.Mov.Op(asm.RegSource) || insns[0].Dst != CtxReg || insns[0].Src != asm.R1 {
+	if !ctxPrologue(insns) {
 		return insns
 	}
 	for _, ins := range insns[1:] {

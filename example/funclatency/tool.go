@@ -22,7 +22,8 @@ const (
 
 func (u Units) String() string { return [...]string{"nsec", "usec", "msec"}[u] }
 
-var unitNanos = [...]uint64{1, 1000, 1000000}
+// Nanos is how many nanoseconds one unit is.
+func (u Units) Nanos() uint64 { return [...]uint64{1, 1000, 1000000}[u] }
 
 // Options are funclatency's command line:
 // funclatency [-m|-u] [-p PID] [-i INTERVAL] [-d DURATION] [-T] FUNCTION.
@@ -62,7 +63,7 @@ func Run(ctx context.Context, w io.Writer, opts Options) error {
 		opts.Interval = min(opts.Interval, opts.Duration)
 		iterations = opts.Duration / opts.Interval
 	}
-	targetTgid, unitNs = uint32(opts.Pid), unitNanos[opts.Units]
+	targetTgid, unitNs = uint32(opts.Pid), opts.Units.Nanos()
 	objs, err := Load(runtime.Options{Retarget: map[string]string{"onEntry": opts.Func, "onExit": opts.Func}})
 	if err != nil {
 		return err

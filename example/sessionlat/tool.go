@@ -8,21 +8,19 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fentrygen/fentrygen/example/funclatency"
 	"github.com/fentrygen/fentrygen/runtime"
 )
 
 // Units are what latencies are counted in: funclatency's -u and -m.
-type Units int
+type Units = funclatency.Units
 
+// The units, as funclatency names them.
 const (
-	Nsec Units = iota
-	Usec
-	Msec
+	Nsec = funclatency.Nsec
+	Usec = funclatency.Usec
+	Msec = funclatency.Msec
 )
-
-func (u Units) String() string { return [...]string{"nsec", "usec", "msec"}[u] }
-
-var unitNanos = [...]uint64{1, 1000, 1000000}
 
 // Options are funclatency's command line:
 // sessionlat [-m|-u] [-p PID] [-i INTERVAL] [-d DURATION] [-T] [-pair] FUNCTION.
@@ -66,7 +64,7 @@ func Run(ctx context.Context, w io.Writer, opts Options) error {
 		opts.Interval = min(opts.Interval, opts.Duration)
 		iterations = opts.Duration / opts.Interval
 	}
-	targetTgid, unitNs = uint32(opts.Pid), unitNanos[opts.Units]
+	targetTgid, unitNs = uint32(opts.Pid), opts.Units.Nanos()
 	objs, err := Load(runtime.Options{Retarget: map[string]string{"onCall": opts.Func}, SessionPair: opts.Pair})
 	if err != nil {
 		return err
